@@ -199,3 +199,45 @@ def test_loader_bad_input(fmnist_deb, tmp_path):
     with pytest.raises(ValueError, match="batch_size"): make_loader(train, 0, train=True)
     with pytest.raises(ValueError, match="rank"): make_loader(train, 4, train=True, rank=1, world_size=1)
     with pytest.raises(ValueError, match="world_size"): make_loader(train, 4, train=True, world_size=0)
+
+
+@pytest.mark.parametrize("n, world_size, drop_last", [(10, 3, False), (10, 3, True), (7, 2, False), (2, 4, False), (12, 4, True)])
+def test_shard_indices_match_distributed_sampler(n, world_size, drop_last):
+    "Evaluation order, padding and truncation are DistributedSampler's (shuffle=False is deterministic there)."
+    for rank in range(world_size):
+        ref = list(torch.utils.data.DistributedSampler(range(n), world_size, rank, shuffle=False, drop_last=drop_last))
+        idx, pos = data.shard_indices(n, world_size, rank, shuffle=False, drop_last=drop_last)
+        assert idx.tolist() == ref and pos.tolist() == list(range(rank, len(ref) * world_size, world_size))
+
+
+@pytest.fixture
+def small_train(fmnist_deb, tmp_path):
+    prepare_fashion_mnist(tmp_path)
+    return get_datasets("fashion_mnist", tmp_path, val_size=10)["train"]
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_ddp_batches_equal_one_process(small_train, world_size):
+    "Rank r's k-th batch of size B/W, interleaved over ranks, is the one-process k-th batch of size B: indices and pixels."
+    B = 6 * world_size
+    one = list(make_loader(small_train, B, train=True, seed=9))
+    shards = [list(make_loader(small_train, B // world_size, train=True, seed=9, rank=r, world_size=world_size)) for r in range(world_size)]
+    assert all(len(s) == len(one) == 90 // B for s in shards)
+    for k in range(len(one)):
+        assert torch.equal(torch.stack([s[k][2] for s in shards], 1).flatten(), one[k][2])
+        assert torch.equal(torch.stack([s[k][0] for s in shards], 1).flatten(0, 1), one[k][0])
+
+
+def test_resume_in_a_fresh_loader(small_train):
+    "A new loader (as after a restart) set to (epoch, start_batch) reproduces the rest of the epoch bit for bit."
+    full = make_loader(small_train, 8, train=True, seed=1, augment="crop_flip")
+    full.set_epoch(3)
+    ref = list(full)
+    fresh = make_loader(small_train, 8, train=True, seed=1, augment="crop_flip")
+    fresh.set_epoch(3, start_batch=4)
+    rest = list(fresh)
+    assert len(rest) == len(ref) - 4 and len(ref) == len(full)
+    for a, b in zip(rest, ref[4:]):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+    plain = list(make_loader(small_train, 8, train=True, seed=1, augment="none"))
+    assert not torch.equal(plain[0][0], list(make_loader(small_train, 8, train=True, seed=1))[0][0])
