@@ -16,13 +16,13 @@ from tqdm.auto import tqdm
 import lsfix
 from .core import check_file, check_logits, check_labels, check_same_length, check_in_range, to_numpy, save_text, atomic_write
 from .selective import msp, max_logit, neg_entropy, margin, neg_energy, doctor, softmax, selective_report, bootstrap_ci
-from .calibration import ece, TemperatureScaler
+from .calibration import ece, ece_from_confidence, TemperatureScaler
 from .logitnorm import LogitNorm, _check_ps
 from .plots import rc_curves, plot_max_logit_given_msp, reliability_diagram, group_table_at_coverage
 
 # %% auto #0
-__all__ = ['SCORES', 'COLUMNS', 'load_logits', 'evaluate_model', 'evaluate_files', 'report_table', 'build_figures',
-           'render_markdown', 'write_report', 'main']
+__all__ = ['SCORES', 'COLUMNS', 'load_logits', 'evaluate_model', 'evaluate_files', 'report_table', 'markdown_table',
+           'build_figures', 'render_markdown', 'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
 def load_logits(path:str|Path) -> dict:
@@ -49,13 +49,6 @@ def load_logits(path:str|Path) -> dict:
     return {"name": path.stem, "path": str(path), "logits": logits, "labels": labels, "group": group, "meta": meta}
 
 # %% ../nbs/14_evaluate.ipynb #2bd732f7
-def _ece_of(confidence:np.ndarray, correct:np.ndarray) -> float:
-    "ECE from confidences and correctness alone, via the smallest probability matrix with that max and argmax."
-    k = int(np.floor(1 / confidence.min())) + 1  # k·c > 1, so the k-1 equal remainders stay below c
-    probs = np.empty((len(confidence), k))
-    probs[:, 0], probs[:, 1:] = confidence, ((1 - confidence) / (k - 1))[:, None]
-    return ece(probs, np.where(correct, 0, 1))
-
 SCORES = {"MSP": lambda v: msp(v, log=True), "max logit": max_logit, "entropy": neg_entropy, "margin": margin,
           "energy": neg_energy, "DOCTOR": doctor}
 
@@ -63,7 +56,7 @@ def _ece_ci(probs:np.ndarray, labels:np.ndarray, n_boot:int, seed:int) -> list[f
     "ECE as [estimate, low, high]; the bootstrap resamples (confidence, correct), which is all ECE depends on."
     est = float(ece(probs, labels))
     if not n_boot: return [est, est, est]
-    _, low, high = bootstrap_ci(_ece_of, probs.max(1), probs.argmax(1) == labels, n_boot=n_boot, seed=seed)
+    _, low, high = bootstrap_ci(ece_from_confidence, probs.max(1), probs.argmax(1) == labels, n_boot=n_boot, seed=seed)
     return [est, low, high]
 
 def evaluate_model(test:dict, val:dict|None=None, n_boot:int=1000, seed:int=0, ps:Sequence[float]=range(1, 11),
@@ -156,7 +149,7 @@ def _jsonable(x:Any) -> Any:
     if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
     return x
 
-def _markdown_table(df:pd.DataFrame) -> str:
+def markdown_table(df:pd.DataFrame) -> str:
     "A pipe table of `df` with its index as the first column (no tabulate dependency)."
     def fmt(x): return "–" if isinstance(x, float) and np.isnan(x) else f"{x:.2f}" if isinstance(x, float) else str(x)
     head = [df.index.name or ""] + [str(c) for c in df.columns]
@@ -198,7 +191,7 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
                   (f"; validation: `{r['val']}`" if r["val"] else "; no validation file: no logit-norm, no temperature scaling") + ".", ""]
         meta = {k: v for k, v in r["meta"].items() if k != "group_names"}
         if meta: lines += ["Meta: " + ", ".join(f"{k} = {v}" for k, v in meta.items()), ""]
-        lines += [_markdown_table(report_table(r)), ""]
+        lines += [markdown_table(report_table(r)), ""]
         ln = r["logit_norm"]
         if ln is not None:
             table = ", ".join(f"{row['candidate']} {1000 * row[ln['metric']]:.2f}" for row in ln["table"])
@@ -206,7 +199,7 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
             lines += [f"Logit-norm: {chosen}; validation {ln['metric'].upper()} ×1000: {table}.", ""]
         if r["calibration"]["temperature"] is not None: lines += [f"Temperature fitted on validation: T = {r['calibration']['temperature']:.3f}.", ""]
         for score, tab in (r["groups"] or {}).items():
-            lines += [f"Accepted samples by group at {100 * r['coverage']:g}% coverage, {score}:", "", _markdown_table(tab), ""]
+            lines += [f"Accepted samples by group at {100 * r['coverage']:g}% coverage, {score}:", "", markdown_table(tab), ""]
         slug = _slug(r["name"])
         lines += [f"![risk-coverage {r['name']}](rc_{slug}.png) ![reliability {r['name']}](reliability_{slug}.png)", ""]
     lines += ["![max logit given MSP](max_logit_given_msp.png)", ""]
