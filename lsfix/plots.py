@@ -17,8 +17,8 @@ from .selective import msp, rc_curve, risk_at_coverage
 from .calibration import ece, reliability
 
 # %% auto #0
-__all__ = ['save_figure', 'rc_curves', 'max_logit_given_msp', 'plot_max_logit_given_msp', 'reliability_diagram',
-           'group_table_at_coverage']
+__all__ = ['save_figure', 'rc_curves', 'max_logit_given_msp', 'plot_max_logit_tables', 'plot_max_logit_given_msp',
+           'reliability_diagram', 'group_table_at_coverage']
 
 # %% ../nbs/05_plots.ipynb #dde101ac
 def _figure(ncols:int=1, width:float=4.2, height:float=3.4, sharey:bool=False) -> tuple[Figure, np.ndarray]:
@@ -95,14 +95,13 @@ def max_logit_given_msp(logits:Any, labels:Any, width:float=0.05, step:float=0.0
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/05_plots.ipynb #d01dd1c5
-def plot_max_logit_given_msp(models:Mapping[str, tuple[Any, Any]], width:float=0.05, min_count:int=10,
-                             title:str="Max logit given MSP", path:str|Path|None=None) -> Figure:
-    "Side-by-side panels (one per name -> (logits, labels)) of the max logit's mean ± std in MSP windows, ✓ vs ✗."
-    models = _pairs(models, "logits and labels")
-    fig, axes = _figure(ncols=len(models), width=4.0, height=3.4)
+def plot_max_logit_tables(tables:Mapping[str, pd.DataFrame], min_count:int=10, title:str="Max logit given MSP",
+                          path:str|Path|None=None) -> Figure:
+    "Side-by-side panels of precomputed `max_logit_given_msp` tables (name -> table), ✓ vs ✗ mean ± std."
+    if not tables: raise ValueError("tables: need at least one name -> table")
+    fig, axes = _figure(ncols=len(tables), width=4.0, height=3.4)
     colours = {True: sns.color_palette("colorblind")[0], False: sns.color_palette("colorblind")[3]}
-    for ax, (name, (logits, labels)) in zip(axes, models.items()):
-        tab = max_logit_given_msp(logits, labels, width)
+    for ax, (name, tab) in zip(axes, tables.items()):
         for ok, part in tab[tab["count"] >= min_count].groupby("correct", sort=False):
             ax.plot(part["msp"], part["mean"], color=colours[ok], lw=1.6, label="correct ✓" if ok else "wrong ✗")
             ax.fill_between(part["msp"], part["mean"] - part["std"], part["mean"] + part["std"], color=colours[ok], alpha=0.2, lw=0)
@@ -111,6 +110,12 @@ def plot_max_logit_given_msp(models:Mapping[str, tuple[Any, Any]], width:float=0
     fig.suptitle(title)
     if path is not None: save_figure(fig, path)
     return fig
+
+def plot_max_logit_given_msp(models:Mapping[str, tuple[Any, Any]], width:float=0.05, min_count:int=10,
+                             title:str="Max logit given MSP", path:str|Path|None=None) -> Figure:
+    "Side-by-side panels (one per name -> (logits, labels)) of the max logit's mean ± std in MSP windows, ✓ vs ✗."
+    tables = {name: max_logit_given_msp(logits, labels, width) for name, (logits, labels) in _pairs(models, "logits and labels").items()}
+    return plot_max_logit_tables(tables, min_count, title, path)
 
 # %% ../nbs/05_plots.ipynb #e1c0b3dd
 def reliability_diagram(models:Mapping[str, tuple[Any, Any]], n_bins:int=15, title:str="Reliability",
