@@ -66,7 +66,7 @@ def run() -> list[dict]:
              "value": round(slowdown, 3), "unit": "x", "target": round(1 / MIN_EFFICIENCY, 3),
              "note": f"loop efficiency {1 / slowdown:.2f} (goal >= {MIN_EFFICIENCY}); median of {REPEATS} alternating pairs; "
                      f"bare {np.median(bare):.0f} img/s on normalised in-memory batches"},
-            {"name": f"{RECIPE} training throughput through lsfix.train (augmentation, schedule, logging)",
+            {"name": f"{RECIPE} training throughput through lsfix.train (loader, schedule, logging)",
              "value": round(float(np.median(loop)), 1), "unit": "images/s", "note": f"median of {REPEATS}; excludes start-up and evaluation"},
             {"name": "ResNet-20 SGD step, CIFAR-shaped batch of 128 (forward + backward + update)",
              "value": round(resnet20_step_ms(), 1), "unit": "ms", "note": "median of 5 after 2 warm-up steps, float32 on CPU"}]
