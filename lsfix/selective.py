@@ -14,7 +14,8 @@ from .core import check_logits, check_scores, check_correct, check_same_length, 
 
 # %% auto #0
 __all__ = ['log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy', 'doctor', 'rc_curve', 'aurc',
-           'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage', 'coverage_at_risk', 'bootstrap_ci', 'selective_report']
+           'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage', 'coverage_at_risk', 'bootstrap_ci', 'selective_report',
+           'paired_difference']
 
 # %% ../nbs/02_selective.ipynb #840e7dc3
 def log_softmax(logits:ArrayLike) -> np.ndarray:
@@ -240,7 +241,24 @@ def selective_report(scores:ArrayLike, correct:ArrayLike, n_boot:int=0, level:fl
     est = {k: float(v) for k, v in _report_from(m, e, len(s)).items()}
     if not n_boot: return est
     _check_boot(n_boot, level)
-    stats = {k: [] for k in est}
+    return {k: (est[k], *_percentiles(v, level)) for k, v in _report_resamples(s, c, n_boot, seed).items()}
+
+def _report_resamples(s:np.ndarray, c:np.ndarray, n_boot:int, seed:int) -> dict[str, np.ndarray]:
+    "Every report metric on each of `n_boot` resamples; the resampled indices depend only on (len(s), n_boot, seed)."
+    stats = {}
     for mb, eb in _resampled_counts(s, c, n_boot, seed):
-        for k, v in _report_from(mb, eb, len(s)).items(): stats[k].append(v)
-    return {k: (est[k], *_percentiles(np.concatenate(v), level)) for k, v in stats.items()}
+        for k, v in _report_from(mb, eb, len(s)).items(): stats.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in stats.items()}
+
+
+# %% ../nbs/02_selective.ipynb #baa7310a
+def paired_difference(scores_a:ArrayLike, correct_a:ArrayLike, scores_b:ArrayLike, correct_b:ArrayLike, n_boot:int=1000,
+                      level:float=0.95, seed:int=0) -> dict:
+    "Every `selective_report` metric of model B minus model A on the same test samples: (difference, low, high), paired bootstrap."
+    sa, ca = _inputs(scores_a, correct_a)
+    sb, cb = _inputs(scores_b, correct_b)
+    if len(sa) != len(sb): raise ValueError(f"paired comparison needs the same test samples: model A has {len(sa)}, model B has {len(sb)}")
+    _check_boot(n_boot, level)
+    a, b = selective_report(sa, ca), selective_report(sb, cb)
+    ra, rb = _report_resamples(sa, ca, n_boot, seed), _report_resamples(sb, cb, n_boot, seed)
+    return {k: (b[k] - a[k], *_percentiles(rb[k] - ra[k], level)) for k in a}
