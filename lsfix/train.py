@@ -23,6 +23,7 @@ from .data import DATASETS, IGNORE_INDEX, get_datasets, make_loader, num_classes
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, gather_objects, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
 from .models import MODELS, create_model
+from .segmentation import export_pixel_logits
 import timm
 from .recipes import TrainConfig, ConfigError, resolve_config, config_to_yaml, config_from_dict
 
@@ -338,8 +339,7 @@ def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=Fa
     bar.close()
     if saved != step: save_checkpoint()
     if info.is_main: atomic_save(model.state_dict(), out / "model.pt")
-    if cfg.task == "classification": export_splits(model, splits, cfg, out, info, autocast, step / spe)
-    else: log.info("segmentation run: pixel-level logits files are written with lsfix.segmentation from model.pt")
+    export_splits(model, splits, cfg, out, info, autocast, step / spe)
     barrier()
     return out
 
@@ -349,6 +349,10 @@ def export_splits(model:nn.Module, splits:dict, cfg:TrainConfig, out:Path, info:
     "Write `<split>.npz` logits files for the val/test(/test_shifted) splits, plus `test_combined.npz` if shifted."
     meta = {"dataset": cfg.dataset, "model": cfg.model, "recipe": cfg.recipe, "alpha": cfg.alpha, "seed": cfg.seed,
             "epoch": epoch, "code_version": code_version()}
+    if cfg.task == "segmentation":
+        bs = max(1, cfg.eval_batch_size // (info.world_size if info else 1))
+        return [export_pixel_logits(model, splits[s], out / f"{s}.npz", meta={**meta, "split": s}, batch_size=bs, info=info,
+                                    autocast=autocast) for s in ("val", "test") if s in splits]
     written, preds = [], {}
     for split in ("val", "test", "test_shifted"):
         if split in splits:

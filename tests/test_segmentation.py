@@ -1,0 +1,69 @@
+"Pixel-level logits files from a Cityscapes-layout fixture on disk, through lsfix-eval and the training loop."
+import subprocess, sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lsfix.data import get_datasets, cityscapes_train_ids
+from lsfix.evaluate import load_logits
+from lsfix.models import create_model
+from lsfix.segmentation import export_pixel_logits, logits_before_upsampling, labels_at
+from lsfix.train import train
+
+H, W = 32, 64  # divisible by DeepLabV3+'s output stride 16
+
+
+@pytest.fixture(scope="module")
+def cityscapes(tmp_path_factory):
+    "Cityscapes layout: 3 train and 3 val images with random label ids (incl. void ids), one val label map all void."
+    root, rng = tmp_path_factory.mktemp("data") / "cityscapes", np.random.default_rng(0)
+    for split, city, n in (("train", "aachen", 3), ("val", "frankfurt", 3)):
+        for d in ("leftImg8bit", "gtFine"): (root / d / split / city).mkdir(parents=True)
+        for k in range(n):
+            stem = f"{city}_{k:06d}_000019"
+            Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
+            lab = np.zeros((H, W), np.uint8) if split == "val" and k == 1 else rng.integers(0, 34, (H, W), dtype=np.uint8)
+            Image.fromarray(lab).save(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png")
+    return root
+
+
+def tiny_deeplab(seed):
+    torch.manual_seed(seed)
+    return create_model("deeplabv3p", 19, encoder_name="resnet18").eval()
+
+
+def test_export_and_report(cityscapes, tmp_path):
+    test = get_datasets("cityscapes", cityscapes, val_size=1)["test"]
+    assert cityscapes_train_ids()[0] == 255  # label id 0 is void: val image 1 has no labelled pixel
+    files = [export_pixel_logits(tiny_deeplab(s), test, tmp_path / f"m{s}.npz", n_pixels=50, batch_size=2) for s in (0, 1)]
+    z0, z1 = (dict(np.load(f)) for f in files)
+    assert z0["logits"].dtype == np.float32 and z0["logits"].shape[1] == 19
+    for k in ("labels", "image_id", "coords"): assert z0[k].dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(z0["image_id"], minlength=3), [50, 0, 50])
+    for k in ("image_id", "coords", "labels"): np.testing.assert_array_equal(z0[k], z1[k])  # same pixels for both models
+    assert not np.allclose(z0["logits"], z1["logits"])
+    assert z0["coords"].min() >= 0 and (z0["coords"] < [H // 4, W // 4]).all() and (z0["labels"] != 255).all()
+    # the rows are the model's pre-upsampling logits and the labels at the sampled cells, recomputed independently
+    x, y = zip(*(test[i] for i in range(3)))
+    with torch.no_grad(): low = logits_before_upsampling(tiny_deeplab(0), torch.stack(x))
+    img, (r, c) = z0["image_id"], z0["coords"].T
+    np.testing.assert_allclose(z0["logits"], low[img, :, r, c].numpy(), atol=1e-5)
+    np.testing.assert_array_equal(z0["labels"], labels_at(torch.stack(y), low.shape[-2:])[img, r, c].numpy())
+    assert load_logits(files[0])["logits"].shape == (100, 19)
+    res = subprocess.run([sys.executable, "-m", "lsfix.evaluate", "--test", str(files[0]), "--val", str(files[1]),
+                          "--out", str(tmp_path / "report"), "--n_boot", "20"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "MSP" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_training_run_writes_pixel_files(cityscapes, tmp_path):
+    out = train("deeplabv3p_cityscapes", 0.1, tmp_path / "run", data_root=cityscapes,
+                overrides=["model_kwargs.encoder_name=resnet18", "data_kwargs.crop_size=32", "batch_size=2", "max_steps=1",
+                           "val_size=1", "num_workers=0", "eval_batch_size=2", "ckpt_every=0", "progress=false", "device=cpu"])
+    for split, n_images in (("val", 1), ("test", 3)):
+        d = load_logits(out / f"{split}.npz")
+        assert d["meta"]["split"] == split and d["meta"]["alpha"] == 0.1 and d["meta"]["logits_at"] == "pre-upsampling"
+        with np.load(out / f"{split}.npz") as z: assert set(np.unique(z["image_id"])) <= set(range(n_images))
+        assert d["logits"].shape[1] == 19 and len(d["labels"]) <= 5000 * n_images
