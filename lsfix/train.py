@@ -346,7 +346,7 @@ def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=Fa
 # %% ../nbs/13_train.ipynb #f474e310
 def export_splits(model:nn.Module, splits:dict, cfg:TrainConfig, out:Path, info:DistInfo|None=None,
                   autocast:Callable=contextlib.nullcontext, epoch:float|None=None) -> list[Path]:
-    "Write `<split>.npz` logits files for the val/test(/test_shifted) splits, plus `test_combined.npz` if shifted."
+    "Write `<split>.npz` logits files for the val/test(/test_shifted) splits (+ `test_combined.npz`; segmentation: sampled pixels)."
     meta = {"dataset": cfg.dataset, "model": cfg.model, "recipe": cfg.recipe, "alpha": cfg.alpha, "seed": cfg.seed,
             "epoch": epoch, "code_version": code_version()}
     if cfg.task == "segmentation":

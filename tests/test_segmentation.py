@@ -1,9 +1,10 @@
 "Pixel-level logits files from a Cityscapes-layout fixture on disk, through lsfix-eval and the training loop."
-import subprocess, sys
+import os, socket, subprocess, sys
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 from PIL import Image
 
 from lsfix.data import get_datasets, cityscapes_train_ids
@@ -11,6 +12,7 @@ from lsfix.evaluate import load_logits
 from lsfix.models import create_model
 from lsfix.segmentation import export_pixel_logits, logits_before_upsampling, labels_at
 from lsfix.train import train
+from lsfix.distributed import init_distributed, cleanup_distributed
 
 H, W = 32, 64  # divisible by DeepLabV3+'s output stride 16
 
@@ -67,3 +69,21 @@ def test_training_run_writes_pixel_files(cityscapes, tmp_path):
         assert d["meta"]["split"] == split and d["meta"]["alpha"] == 0.1 and d["meta"]["logits_at"] == "pre-upsampling"
         with np.load(out / f"{split}.npz") as z: assert set(np.unique(z["image_id"])) <= set(range(n_images))
         assert d["logits"].shape[1] == 19 and len(d["labels"]) <= 5000 * n_images
+
+
+def _export_worker(rank:int, world:int, port:int, root:str, out:str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    info = init_distributed("cpu")
+    try: export_pixel_logits(tiny_deeplab(0), get_datasets("cityscapes", root, val_size=1)["test"], out, n_pixels=50, info=info)
+    finally: cleanup_distributed()
+
+
+def test_two_processes_equal_one(cityscapes, tmp_path):
+    "3 images on 2 ranks: rank 1 gets image 1 (all void) and a padded copy of image 0, which must not be duplicated."
+    one = export_pixel_logits(tiny_deeplab(0), get_datasets("cityscapes", cityscapes, val_size=1)["test"], tmp_path / "one.npz", n_pixels=50)
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    mp.spawn(_export_worker, args=(2, port, str(cityscapes), str(tmp_path / "two.npz")), nprocs=2, join=True)
+    with np.load(one) as a, np.load(tmp_path / "two.npz") as b:
+        for k in ("image_id", "coords", "labels"): np.testing.assert_array_equal(a[k], b[k])
+        np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-5)
