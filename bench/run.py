@@ -111,7 +111,7 @@ def to_markdown(machine:dict, rows:list[dict]) -> str:
              f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['threads']} thread(s); "
              f"Python {machine['python']}, NumPy {machine['numpy']}, torch {machine['torch']}; commit {machine['commit']}; "
              f"{machine['date']}, 1-minute load average {machine['load_avg_1m']} at the start.",
-             "", "Shared machine: other processes were running, so timings are noisy (single runs, medians of few repeats).", "",
+             "", "Timings are single runs or medians of a few repeats: on a shared machine (see the load average) compare ratios, not seconds.", "",
              "| module | benchmark | value | unit | target | ratio | status | note |", "|---|---|---:|---|---:|---:|---|---|"]
     for r in rows:
         cells = [r["module"], r["name"], fmt(r["value"]), r["unit"], fmt(r.get("target")), fmt(r.get("ratio")), r.get("status", ""), r.get("note", "")]
