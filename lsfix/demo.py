@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from fastcore.script import call_parse, Param
 
 from .core import check_in_range, save_json, save_text
-from .evaluate import load_logits, evaluate_model, markdown_table, _jsonable
+from .evaluate import load_logits, evaluate_model, markdown_table, jsonable
 from .selective import paired_difference
 from .plots import rc_curves, plot_max_logit_given_msp, max_logit_given_msp, save_figure
 from .train import train
@@ -196,7 +196,7 @@ def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:f
           if all(r["groups"] is not None for r in results.values()) else ["No shifted test set for this data set.", ""]) + [
           "## 5. Selective classification and calibration", "", markdown_table(headline_table(results)), ""]
     for name, fig in figs.items(): save_figure(fig, out / name)
-    save_json({"recipe": recipe, "coverage": coverage, "models": _jsonable({f"{a:g}": r for a, r in results.items()})}, out / "report.json")
+    save_json({"recipe": recipe, "coverage": coverage, "models": jsonable({f"{a:g}": r for a, r in results.items()})}, out / "report.json")
     return save_text("\n".join(md), out / "report.md")
 
 # %% ../nbs/16_demo.ipynb #dee4b06a

@@ -21,7 +21,7 @@ from .logitnorm import LogitNorm, _check_ps
 from .plots import rc_curves, plot_max_logit_given_msp, reliability_diagram, group_table_at_coverage
 
 # %% auto #0
-__all__ = ['SCORES', 'COLUMNS', 'load_logits', 'evaluate_model', 'evaluate_files', 'report_table', 'markdown_table',
+__all__ = ['SCORES', 'COLUMNS', 'load_logits', 'evaluate_model', 'evaluate_files', 'report_table', 'jsonable', 'markdown_table',
            'build_figures', 'render_markdown', 'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
@@ -140,11 +140,11 @@ def report_table(result:dict) -> pd.DataFrame:
 # %% ../nbs/14_evaluate.ipynb #9c11207b
 def _slug(name:str) -> str: return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
-def _jsonable(x:Any) -> Any:
+def jsonable(x:Any) -> Any:
     "Tuples to lists, DataFrames to records, NaN to None, private keys dropped: strict JSON."
-    if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
-    if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
-    if isinstance(x, pd.DataFrame): return _jsonable(x.reset_index().to_dict("records"))
+    if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
+    if isinstance(x, pd.DataFrame): return jsonable(x.reset_index().to_dict("records"))
     if isinstance(x, np.integer): return int(x)
     if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
     return x
@@ -208,7 +208,7 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
 def write_report(results:Sequence[dict], out:str|Path, command:str|None=None) -> dict[str, Path]:
     "Build report.json, report.md and the figures in memory, then write them to `out` atomically; returns the paths."
     figures = build_figures(results)
-    text = json.dumps({"lsfix_version": lsfix.__version__, "command": command, "models": _jsonable(list(results))}, indent=2, allow_nan=False)
+    text = json.dumps({"lsfix_version": lsfix.__version__, "command": command, "models": jsonable(list(results))}, indent=2, allow_nan=False)
     md = render_markdown(results, list(figures), command)
     out, written = Path(out), {}
     for name, data in figures.items():
