@@ -175,7 +175,7 @@ def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:f
     "Write report.md, report.json and the figures for the demo's `results` to `out`; returns the report path."
     out = Path(out); ce = 0.0; ls_max = max(results)
     msp = {f"α = {a:g}": (r["_scores"]["MSP"], r["_correct"]) for a, r in results.items()}
-    lnc = {f"α = {a:g}" + ("" if r["logit_norm"]["p"] is None else f", p = {r['logit_norm']['p']:g}"): (r["_scores"]["logit-norm"], r["_correct"]) for a, r in results.items()}
+    lnc = {f"α = {a:g}" + (" (MSP fallback)" if r["logit_norm"]["p"] is None else f", p = {r['logit_norm']['p']:g}"): (r["_scores"]["logit-norm"], r["_correct"]) for a, r in results.items()}
     figs = {"rc_msp.png": rc_curves(msp, log_y=True, title="Risk–coverage, MSP (Fig 1/4)"),
             "rc_logitnorm.png": rc_curves(lnc, log_y=True, title="Risk–coverage, logit-norm (Fig 9, left)"),
             "max_logit_given_msp.png": plot_max_logit_given_msp({f"CE (α = 0)": (results[ce]["_logits"], results[ce]["_labels"]),
