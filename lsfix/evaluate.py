@@ -15,14 +15,15 @@ from tqdm.auto import tqdm
 
 import lsfix
 from .core import check_file, check_logits, check_labels, check_same_length, check_in_range, to_numpy, save_text, atomic_write
-from .selective import msp, max_logit, neg_entropy, margin, neg_energy, doctor, softmax, selective_report, bootstrap_ci
+from .selective import msp, max_logit, neg_entropy, margin, neg_energy, doctor, softmax, selective_report, bootstrap_ci, paired_difference
 from .calibration import ece, ece_from_confidence, TemperatureScaler
 from .logitnorm import LogitNorm, _check_ps
 from .plots import rc_curves, plot_max_logit_given_msp, reliability_diagram, group_table_at_coverage
 
 # %% auto #0
-__all__ = ['SCORES', 'COLUMNS', 'load_logits', 'evaluate_model', 'evaluate_files', 'report_table', 'jsonable', 'markdown_table',
-           'build_figures', 'render_markdown', 'write_report', 'main']
+__all__ = ['SCORES', 'COLUMNS', 'PAIRED_SCORES', 'PAIRED_METRICS', 'load_logits', 'evaluate_model', 'evaluate_files',
+           'report_table', 'add_paired_differences', 'paired_table', 'jsonable', 'markdown_table', 'build_figures',
+           'render_markdown', 'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
 def load_logits(path:str|Path) -> dict:
@@ -111,7 +112,9 @@ def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_
         if seen[t["name"]] > 1: t["name"] = f"{t['name']}#{seen[t['name']]}"
     pairs = list(zip(tests, vals or [None] * len(tests)))
     bar = tqdm(pairs, desc="evaluating", unit="model", disable=None if progress is None else not progress, file=sys.stderr)
-    return [evaluate_model(t, v, n_boot, seed, ps, coverage, progress=progress) for t, v in bar]
+    results = [evaluate_model(t, v, n_boot, seed, ps, coverage, progress=progress) for t, v in bar]
+    add_paired_differences(results, n_boot, seed)
+    return results
 
 # %% ../nbs/14_evaluate.ipynb #7ea21bbe
 COLUMNS = {"error": ("Error %", 100), "aurc": ("AURC ×1000", 1000), "eaurc": ("E-AURC ×1000", 1000),
@@ -136,6 +139,32 @@ def report_table(result:dict) -> pd.DataFrame:
         if name == "logit-norm": name = "logit-norm (MSP fallback)" if ln["p"] is None else f"logit-norm (p = {ln['p']:g})"
         rows[name] = row
     return pd.DataFrame(rows).T.rename_axis("score")
+
+# %% ../nbs/14_evaluate.ipynb #0125349c
+PAIRED_SCORES, PAIRED_METRICS = ("MSP", "logit-norm"), ("error", "aurc", "eaurc", "augrc")
+
+def add_paired_differences(results:Sequence[dict], n_boot:int=1000, seed:int=0) -> None:
+    "Set `paired` on every model after the first: its metric differences from the first model, with paired bootstrap CIs."
+    if not results: return
+    ref = results[0]
+    for r in results[1:]:
+        r["paired"] = None
+        if not np.array_equal(r["_labels"], ref["_labels"]): continue
+        diffs = {}
+        for score in (k for k in PAIRED_SCORES if k in r["_scores"] and k in ref["_scores"]):
+            args = (ref["_scores"][score], ref["_correct"], r["_scores"][score], r["_correct"])
+            if n_boot: d = paired_difference(*args, n_boot=n_boot, seed=seed)
+            else: d = {k: (x, x, x) for k, x in ((k, selective_report(*args[2:])[k] - selective_report(*args[:2])[k]) for k in PAIRED_METRICS)}
+            diffs[score] = {k: d[k] for k in PAIRED_METRICS}
+        r["paired"] = {"reference": ref["name"], "scores": diffs}
+
+
+# %% ../nbs/14_evaluate.ipynb #737ab158
+def paired_table(results:Sequence[dict]) -> pd.DataFrame|None:
+    "Display table of the paired differences (model − reference) with CIs, or None if no model has one."
+    rows = {f"{r['name']} − {r['paired']['reference']}, {score}": {f"Δ {COLUMNS[k][0]}": _cell(v, COLUMNS[k][1]) for k, v in d.items()}
+            for r in results if r.get("paired") for score, d in r["paired"]["scores"].items()}
+    return pd.DataFrame(rows).T.rename_axis("comparison") if rows else None
 
 # %% ../nbs/14_evaluate.ipynb #9c11207b
 def _slug(name:str) -> str: return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -186,6 +215,11 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
              "Risk@c: selective risk at coverage c. ECE (15 bins) is a property of the probabilities and is shown on the MSP row.", ""]
     if command: lines += [f"Command: `{command}`", ""]
     if "rc_models.png" in figures: lines += ["![risk-coverage, all models](rc_models.png)", ""]
+    paired = paired_table(results)
+    if paired is not None:
+        lines += [f"## Paired differences against {results[0]['name']}", "",
+                  "Model minus reference on the same test samples, with paired 95% bootstrap intervals (an interval "
+                  "excluding 0 is a difference the test set resolves).", "", markdown_table(paired), ""]
     for r in results:
         lines += [f"## {r['name']}", "", f"Test: `{r['test']}` ({r['n']} samples, K = {r['num_classes']})" +
                   (f"; validation: `{r['val']}`" if r["val"] else "; no validation file: no logit-norm, no temperature scaling") + ".", ""]

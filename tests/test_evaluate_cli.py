@@ -58,7 +58,15 @@ def test_report_end_to_end(files, tmp_path):
         assert model["calibration"]["temperature"] > 0 and len(model["calibration"]["ece_temperature"]) == 3
         accepted = sum(row["samples"] for row in model["groups"]["MSP"] if row["group"] != "all")
         assert accepted == int(np.ceil(0.1 * N))
+    # ce and ls share their labels (same seed): ls is compared with ce by a paired bootstrap on the same resamples
+    from lsfix.selective import msp, paired_difference
+    (lc, yc), (ll, yl) = [(z["logits"].astype(np.float64), z["labels"]) for z in map(np.load, (files["ce"], files["ls"]))]
+    direct = paired_difference(msp(lc, log=True), lc.argmax(1) == yc, msp(ll, log=True), ll.argmax(1) == yl, n_boot=50, seed=3)
+    paired = doc["models"][1]["paired"]
+    assert paired["reference"] == "ce" and doc["models"][0].get("paired") is None
+    assert paired["scores"]["MSP"]["aurc"] == pytest.approx(list(direct["aurc"]), abs=1e-15)
     md = (out / "report.md").read_text()
+    assert "## Paired differences against ce" in md and "ls − ce, MSP" in md
     for label in ("Error %", "AURC ×1000", "E-AURC ×1000", "AUGRC ×1000", "Cov@1% risk", "Risk@50% cov", "ECE % after T", "| DOCTOR |"):
         assert label in md
 
