@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from fastcore.script import call_parse, Param
 
 from .core import check_in_range, save_json, save_text
-from .evaluate import load_logits, evaluate_model, markdown_table, jsonable
+from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
 from .selective import paired_difference
 from .plots import rc_curves, plot_max_logit_given_msp, max_logit_given_msp, save_figure
 from .train import train
@@ -69,26 +69,13 @@ def evaluate_runs(runs:dict[float, Path], n_boot:int=1000, seed:int=0, coverage:
     return results
 
 # %% ../nbs/16_demo.ipynb #3b9ee4b3
-HEADLINE = {"error": ("Error %", 100), "aurc": ("AURC ×1000", 1000), "eaurc": ("E-AURC ×1000", 1000),
-            "augrc": ("AUGRC ×1000", 1000), "cov@1%": ("Cov@1% risk (%)", 100), "cov@5%": ("Cov@5% risk (%)", 100)}
-
-def _ci(v:Sequence[float], scale:float) -> str:
-    est, lo, hi = (scale * x for x in v)
-    return f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
+HEADLINE = [COLUMNS[k][0] for k in ("error", "aurc", "eaurc", "augrc", "cov@1%", "cov@5%")] + ["ECE %", "ECE % after T"]
 
 def headline_table(results:dict[float, dict]) -> pd.DataFrame:
     "Rows (α, score) for MSP and logit-norm; columns the headline metrics and ECE before/after temperature, with CIs."
-    rows = []
-    for alpha, r in results.items():
-        p = r["logit_norm"]["p"]
-        for score, label in (("MSP", "MSP"), ("logit-norm", "logit-norm (MSP fallback)" if p is None else f"logit-norm (p = {p:g})")):
-            row = {"α": f"{alpha:g}", "score": label}
-            row.update({name: _ci(r["metrics"][score][k], s) for k, (name, s) in HEADLINE.items()})
-            cal = r["calibration"]
-            row["ECE %"] = _ci(cal["ece"], 100) if score == "MSP" else "–"
-            row["ECE % after T"] = _ci(cal["ece_temperature"], 100) if score == "MSP" else "–"
-            rows.append(row)
-    return pd.DataFrame(rows).set_index("α")
+    parts = {f"{alpha:g}": report_table(r) for alpha, r in results.items()}
+    parts = {a: t.loc[t.index.str.startswith(("MSP", "logit-norm")), HEADLINE] for a, t in parts.items()}
+    return pd.concat(parts, names=["α"]).reset_index("score")
 
 def logit_norm_table(results:dict[float, dict]) -> pd.DataFrame:
     "Per model: the p chosen on validation and the validation AURC ×1000 of MSP and of the best p."
