@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #455a22ec
 from __future__ import annotations
-import os, json, random, tempfile, contextlib
+import os, json, random, tempfile, contextlib, time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_device', 'configure_threads', 'atomic_write', 'atomic_save', 'save_json', 'save_text',
-           'save_npz', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'check_logits', 'check_scores',
-           'check_labels', 'check_correct', 'check_same_length', 'check_in_range', 'check_file']
+__all__ = ['SMALL_MODEL_FLOPS', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy', 'configure_threads',
+           'atomic_write', 'atomic_save', 'save_json', 'save_text', 'save_npz', 'to_numpy', 'check_finite',
+           'check_nonempty', 'check_ndim', 'check_logits', 'check_scores', 'check_labels', 'check_correct',
+           'check_same_length', 'check_in_range', 'check_file']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -39,15 +40,41 @@ def get_device(prefer:str|None=None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
     return torch.device("cpu")
 
-# %% ../nbs/00_core.ipynb #496fe086
-def configure_threads(n:int|None=None, processes:int=1) -> int:
-    "Set torch's intra-op threads to `n`, or to the cores divided among `processes` (honours `OMP_NUM_THREADS`)."
-    if n is None:
-        env = os.environ.get("OMP_NUM_THREADS")
-        n = int(env) if env and env.isdigit() else max(1, (os.cpu_count() or 1) // max(1, processes))
-    if n < 1: raise ValueError(f"number of threads must be >= 1, got {n}")
+# %% ../nbs/00_core.ipynb #13dc6237
+SMALL_MODEL_FLOPS = 2e7  # forward FLOPs per sample below which one thread is used (see the bench rows "threads")
+_THREADS_SET = None      # the last count this module set, to tell it from a user's torch.set_num_threads
+
+def busy_cores(interval:float=0.25) -> float:
+    "Cores kept busy by other processes over the next `interval` seconds, from /proc/stat (0.0 where it is unreadable)."
+    def read() -> tuple[float, float]:
+        with open("/proc/stat") as f: ticks = [float(v) for v in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # all, idle + iowait
+    try:
+        total0, idle0 = read(); time.sleep(interval); total1, idle1 = read()
+    except (OSError, ValueError, IndexError): return 0.0
+    if total1 <= total0: return 0.0
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
+
+def thread_policy(processes:int=1, flops_per_sample:float|None=None, requested:int=0) -> tuple[int, str]:
+    "Intra-op threads per process for CPU training, and why (see the policy above)."
+    cores, processes = os.cpu_count() or 1, max(1, processes)
+    if requested: return requested, "set by the config field threads"
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0: return int(env), "set by OMP_NUM_THREADS"
+    if torch.get_num_threads() not in (cores, _THREADS_SET): return torch.get_num_threads(), "set by torch.set_num_threads"
+    if flops_per_sample is not None and flops_per_sample < SMALL_MODEL_FLOPS:
+        return 1, f"small model, {flops_per_sample / 1e6:.1f} MFLOPs per sample: a second thread gains little and stalls beside other processes"
+    busy = busy_cores()
+    free = max(1, round(cores - busy))
+    return max(1, min(cores, free) // processes), f"{cores} cores, {busy:.1f} busy with other processes, {processes} process(es)"
+
+def configure_threads(processes:int=1, flops_per_sample:float|None=None, requested:int=0) -> tuple[int, str]:
+    "Set torch's intra-op threads by `thread_policy`; returns (threads, reason)."
+    global _THREADS_SET
+    n, why = thread_policy(processes, flops_per_sample, requested)
     torch.set_num_threads(n)
-    return n
+    _THREADS_SET = n
+    return n, why
 
 # %% ../nbs/00_core.ipynb #abc8ccab
 @contextlib.contextmanager

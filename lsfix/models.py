@@ -15,13 +15,24 @@ import segmentation_models_pytorch as smp
 from .core import check_file
 
 # %% auto #0
-__all__ = ['MODELS', 'count_parameters', 'fcn', 'cnn', 'BasicBlock', 'CifarResNet', 'DenseLayer', 'DenseNetBC',
+__all__ = ['MODELS', 'count_parameters', 'forward_flops', 'fcn', 'cnn', 'BasicBlock', 'CifarResNet', 'DenseLayer', 'DenseNetBC',
            'load_encoder_weights', 'deeplabv3p', 'create_model']
 
 # %% ../nbs/11_models.ipynb #4da40ec9
 def count_parameters(model:nn.Module, trainable_only:bool=False) -> int:
     "Number of parameters of `model` (only those with `requires_grad` if `trainable_only`)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+# %% ../nbs/11_models.ipynb #cc656c2d
+def forward_flops(model:nn.Module, sample:torch.Tensor) -> float:
+    "Forward FLOPs of `model` on one `sample` (no batch dimension), counted by torch's FLOP counter in eval mode."
+    from torch.utils.flop_counter import FlopCounterMode
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter: model(sample[None])
+    finally: model.train(was_training)
+    return float(counter.get_total_flops())
 
 # %% ../nbs/11_models.ipynb #817fbbd1
 def fcn(num_classes:int, in_features:int=784, hidden:tuple[int, ...]=(1200, 1200), dropout:float=0.5) -> nn.Sequential:

@@ -58,6 +58,7 @@ class TrainConfig:
     compile: bool = False            # torch.compile, CUDA only
     device: str|None = None          # None: CUDA if present (cuda:LOCAL_RANK under torchrun), else CPU
     seed: int = 0
+    threads: int = 0                 # CPU intra-op threads per process; 0: lsfix.core.thread_policy decides
     ckpt_every: int = 0              # checkpoint every n steps; 0: at the end of every epoch
     keep_ckpts: int = 2              # checkpoints kept on disk (older ones are deleted)
     log_every: int = 50              # steps between metrics.jsonl records
@@ -78,7 +79,7 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
         if getattr(cfg, k) not in opts: bad(k, f"must be one of {opts}")
     for k in ("batch_size", "eval_batch_size", "keep_ckpts", "log_every"):
         if getattr(cfg, k) < 1: bad(k, "must be >= 1")
-    for k in ("subset", "num_workers", "epochs", "max_steps", "ckpt_every", "eval_every", "seed"):
+    for k in ("subset", "num_workers", "epochs", "max_steps", "ckpt_every", "eval_every", "seed", "threads"):
         if getattr(cfg, k) < 0: bad(k, "must be >= 0")
     if cfg.epochs == 0 and cfg.max_steps == 0: bad("epochs", "set epochs or max_steps to train at least one step")
     for k in ("lr", "backbone_lr_mult", "gamma", "warmup_start_factor"):

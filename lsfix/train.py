@@ -22,7 +22,7 @@ from .core import atomic_save, save_npz, save_text, seed_everything, configure_t
 from .data import DATASETS, IGNORE_INDEX, get_datasets, make_loader, num_classes
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, gather_objects, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
-from .models import MODELS, create_model
+from .models import MODELS, create_model, forward_flops
 from .segmentation import export_pixel_logits
 import timm
 from .recipes import TrainConfig, ConfigError, resolve_config, config_to_yaml, config_from_dict
@@ -217,7 +217,7 @@ def latest_checkpoint(out:str|Path, warn:Callable[[str], Any]=print) -> tuple[di
 
 # %% ../nbs/13_train.ipynb #7be31d21
 _RUNTIME_FIELDS = {"device", "num_workers", "progress", "log_every", "eval_every", "eval_batch_size", "ckpt_every",
-                   "keep_ckpts", "compile", "notes"}
+                   "keep_ckpts", "compile", "threads", "notes"}
 
 def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=False) -> None:
     "Raise `ConfigError` if the run cannot start: data root, dataset/task, world size, existing run in `out`."
@@ -263,11 +263,13 @@ def _trim_metrics(path:Path, step:int) -> None:
 def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=False) -> Path:
     "Train this process's share of run `out` (call inside `distributed_session`); returns `out`."
     log, cuda, ws = get_logger(info), info.device.type == "cuda", info.world_size
-    if not cuda: configure_threads(processes=ws)
-    else: torch.backends.cudnn.benchmark = True; torch.set_float32_matmul_precision("high")  # GPU speed over bit-exactness
     splits = _load_splits(cfg, data_root)
     seed_everything(cfg.seed)
     model = _build_model(cfg).to(info.device)
+    if cuda: torch.backends.cudnn.benchmark = True; torch.set_float32_matmul_precision("high")  # GPU speed over bit-exactness
+    else:
+        threads, why = configure_threads(ws, forward_flops(model, splits["train"][0][0]), cfg.threads)
+        log.info(f"CPU threads: {threads} per process ({why})")
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     seed_everything(cfg.seed + info.rank)
     loader = make_loader(splits["train"], cfg.batch_size // ws, True, rank=info.rank, world_size=ws, seed=cfg.seed,
@@ -337,6 +339,9 @@ def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=Fa
             if not cfg.ckpt_every and saved != step: save_checkpoint(); saved = step
             paused += time.perf_counter() - tic
     bar.close()
+    speeds = [json.loads(l)["images_per_s"] for l in metrics.read_text().splitlines() if '"images_per_s"' in l] if info.is_main else []
+    log.info(f"{cfg.recipe} (alpha {cfg.alpha:g}): {step} steps in {time.time() - t0:.0f} s, median "
+             f"{np.median(speeds) if speeds else float('nan'):.0f} images/s" + ("" if cuda else f" on {torch.get_num_threads()} CPU thread(s)"))
     if saved != step: save_checkpoint()
     if info.is_main: atomic_save(model.state_dict(), out / "model.pt")
     export_splits(model, splits, cfg, out, info, autocast, step / spe)

@@ -1,5 +1,5 @@
 "Distributed correctness on CPU (gloo): exact gathers, and a 2-process torchrun run equal to a 1-process run."
-import json, os, socket, struct, subprocess, sys
+import json, os, re, socket, struct, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +63,11 @@ def make_fmnist_root(root:Path, n_train:int=600, n_test:int=151, seed:int=0) -> 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 TINY = ["val_size=100", "subset=0", "ckpt_every=4", "log_every=2"]
 
-def run_train(out:Path, data:Path, *extra:str, nproc:int=1, check:bool=True) -> subprocess.CompletedProcess:
+def run_train(out:Path, data:Path, *extra:str, nproc:int=1, check:bool=True, env:dict=ENV) -> subprocess.CompletedProcess:
     "Run scripts/train.py on the tiny recipe (under torchrun when nproc > 1)."
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable]
     cmd = [*launcher, str(TRAIN), "--recipe", "tiny_fmnist", "--alpha", "0.1", "--out", str(out), "--data", str(data), *TINY, *extra]
-    res = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if check: assert res.returncode == 0, f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}"
     return res
 
@@ -108,3 +108,14 @@ def test_torchrun_rejects_uneven_batch(tmp_path):
     res = run_train(tmp_path / "run", make_fmnist_root(tmp_path / "data"), "batch_size=63", nproc=2, check=False)
     assert res.returncode != 0 and "does not split evenly over 2 processes" in res.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+@pytest.mark.parametrize("hidden", [[32], [3000, 3000]])  # a small model (one thread) and one above the threshold
+def test_torchrun_threads_never_exceed_cores(tmp_path, hidden):
+    "Without OMP_NUM_THREADS the thread policy decides; processes x threads stays within the cores, and the run says so."
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    res = run_train(tmp_path / "run", make_fmnist_root(tmp_path / "data"), f"model_kwargs={{'hidden': {hidden}, 'dropout': 0.0}}",
+                    "max_steps=2", nproc=2, env=env)
+    threads = [int(m) for m in re.findall(r"CPU threads: (\d+) per process", res.stderr)]
+    assert threads, res.stderr[-2000:]
+    assert all(1 <= t and 2 * t <= max(2, os.cpu_count()) for t in threads)
+    assert re.search(r"images/s on \d+ CPU thread", res.stderr)

@@ -22,14 +22,14 @@ def write(path, alpha=0.0, seed=0, n=N, **override):
     return save_npz(path, **{k: v for k, v in arrays.items() if v is not None})
 
 def brute_aurc(scores, correct):
-    "AURC by definition (design §2): for each distinct threshold, accept s ≥ t; Σ (coverage step) × risk."
-    total, previous = 0.0, 0.0
+    "AURC by definition (design §2): mean over positions k of the expected selective risk, tied samples in random order."
+    total, accepted, errors = 0.0, 0, 0
     for t in np.unique(scores)[::-1]:
-        accepted = scores >= t
-        coverage = accepted.mean()
-        total += (coverage - previous) * (~correct[accepted]).mean()
-        previous = coverage
-    return total
+        block = scores == t
+        w, b = int(block.sum()), int((~correct[block]).sum())
+        total += sum((errors + k * b / w) / (accepted + k) for k in range(1, w + 1))  # hypergeometric mean of the errors
+        accepted, errors = accepted + w, errors + b
+    return total / len(scores)
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
