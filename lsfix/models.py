@@ -59,16 +59,17 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 class CifarResNet(nn.Module):
-    "ResNet for 32x32 images (He et al. 2016): depth 6n+2, stages of 16/32/64 channels, option-A shortcuts."
-    def __init__(self, num_classes:int, depth:int=20, in_chans:int=3):
+    "ResNet for 32x32 images (He et al. 2016): depth 6n+2, stages of `width`/2x/4x channels (16/32/64), option-A shortcuts."
+    def __init__(self, num_classes:int, depth:int=20, in_chans:int=3, width:int=16):
         super().__init__()
         if (depth - 2) % 6: raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
-        n, c = (depth - 2) // 6, 16
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        if width < 2 or width % 2: raise ValueError(f"width must be an even integer >= 2 (option-A shortcuts pad channels), got {width}")
+        n, c = (depth - 2) // 6, width
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         blocks = []
-        for i, w in enumerate((16, 32, 64)):
+        for i, w in enumerate((width, 2 * width, 4 * width)):
             for j in range(n): blocks.append(BasicBlock(c, w, 2 if i > 0 and j == 0 else 1)); c = w
-        self.blocks, self.fc = nn.Sequential(*blocks), nn.Linear(64, num_classes)
+        self.blocks, self.fc = nn.Sequential(*blocks), nn.Linear(4 * width, num_classes)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)): nn.init.kaiming_normal_(m.weight)
 
