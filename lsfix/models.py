@@ -10,7 +10,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import timm
-import segmentation_models_pytorch as smp
 
 from .core import check_file
 
@@ -111,7 +110,7 @@ class DenseNetBC(nn.Module):
 # %% ../nbs/11_models.ipynb #52e8c39c
 MODELS = ("fcn", "cnn", "resnet20", "densenet_bc", "deeplabv3p")
 
-def load_encoder_weights(model:smp.DeepLabV3Plus, path:str|Path) -> smp.DeepLabV3Plus:
+def load_encoder_weights(model:nn.Module, path:str|Path) -> nn.Module:
     "Load a local ImageNet ResNet state dict (torchvision keys; 'state_dict'/'model' wrappers and 'module.' prefixes allowed) into the encoder."
     state = torch.load(check_file(path, "pretrained_path"), map_location="cpu", weights_only=True)
     for key in ("state_dict", "model"):
@@ -122,8 +121,9 @@ def load_encoder_weights(model:smp.DeepLabV3Plus, path:str|Path) -> smp.DeepLabV
     return model
 
 def deeplabv3p(num_classes:int, in_chans:int=3, encoder_name:str="resnet101", encoder_weights:str|None=None,
-               pretrained_path:str|Path|None=None, **kw) -> smp.DeepLabV3Plus:
+               pretrained_path:str|Path|None=None, **kw) -> nn.Module:
     "DeepLabV3+ (segmentation-models-pytorch), random weights unless `pretrained_path` (local encoder checkpoint)."
+    import segmentation_models_pytorch as smp  # here, not at the top: classification runs do not need the package
     model = smp.DeepLabV3Plus(encoder_name=encoder_name, encoder_weights=encoder_weights, in_channels=in_chans, classes=num_classes, **kw)
     return load_encoder_weights(model, pretrained_path) if pretrained_path is not None else model
 
