@@ -107,14 +107,16 @@ class TensorImageDataset(Dataset):
         self.images, self.labels = images, labels.long()
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
         self.classes, self.max_shift, self.flip = list(classes), int(max_shift), bool(flip)
+        self._stats = {}  # device -> (mean, std) tensors, so a batch on the GPU costs no host-to-device copy
 
     def __len__(self) -> int: return len(self.images)
     def __getitem__(self, i:int) -> tuple[torch.Tensor, int]: return self.normalise(self.images[i:i+1])[0], int(self.labels[i])
 
     def normalise(self, x:torch.Tensor) -> torch.Tensor:
         "uint8 batch `[B,C,H,W]` -> float32, scaled to [0,1] and standardised per channel."
-        shape = (1, -1, 1, 1)
-        mean = torch.tensor(self.mean, device=x.device).view(shape); std = torch.tensor(self.std, device=x.device).view(shape)
+        if x.device not in self._stats:
+            self._stats[x.device] = tuple(torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        mean, std = self._stats[x.device]
         return x.float().div_(255).sub_(mean).div_(std)
 
     def subset(self, indices:torch.Tensor) -> TensorImageDataset:
@@ -127,10 +129,10 @@ def channel_stats(images:torch.Tensor) -> tuple[list[float], list[float]]:
     return x.mean(1).tolist(), x.std(1).tolist()
 
 # %% ../nbs/10_data.ipynb #f430e869
-def shift_flip(x:torch.Tensor, dy:torch.Tensor, dx:torch.Tensor, flip:torch.Tensor) -> torch.Tensor:
-    "Translate each image of `x [B,C,H,W]` by (`dy`, `dx`) pixels with zero fill, then mirror those where `flip`."
+def shift_flip(x:torch.Tensor, dy:torch.Tensor, dx:torch.Tensor, flip:torch.Tensor, pad:int|None=None) -> torch.Tensor:
+    "Translate each image of `x [B,C,H,W]` by (`dy`, `dx`) pixels with zero fill, then mirror those where `flip`; `pad` bounds |shift|."
     B, C, H, W = x.shape
-    s = int(max(dy.abs().max(), dx.abs().max())) if B else 0
+    s = pad if pad is not None else int(max(dy.abs().max(), dx.abs().max())) if B else 0  # a known bound avoids a device sync
     padded = F.pad(x, (s, s, s, s))
     dev = x.device
     rows = torch.arange(H, device=dev) + s - dy.to(dev)[:, None]
@@ -223,18 +225,18 @@ class SegTransform:
         return (x.flip(-1), y.flip(-1)) if torch.rand(()) < 0.5 else (x, y)
 
 # %% ../nbs/10_data.ipynb #db673452
-def _in_memory(train_x, train_y, test_x, test_y, classes, val_size, seed, max_shift) -> dict[str, TensorImageDataset]:
+def _in_memory(train_x, train_y, test_x, test_y, classes, val_size, seed, max_shift, standardise=True) -> dict[str, TensorImageDataset]:
     tr, va = split_indices(len(train_x), val_size, seed)
-    mean, std = channel_stats(train_x[tr])
+    mean, std = channel_stats(train_x[tr]) if standardise else ([0.0] * train_x.shape[1], [1.0] * train_x.shape[1])
     full = TensorImageDataset(train_x, train_y, mean, std, classes, max_shift)
     test = TensorImageDataset(test_x, test_y, mean, std, classes, max_shift)
     return {"train": full.subset(tr), "val": full.subset(va), "test": test}
 
-def _fashion_mnist(root, val_size, seed, download=False, max_shift=2):
+def _fashion_mnist(root, val_size, seed, download=False, max_shift=2, standardise=True):
     if download: prepare_fashion_mnist(root)
     for f in FMNIST_FILES: _require(root / "FashionMNIST" / "raw" / f, "fashion_mnist")
     tr, te = (torchvision.datasets.FashionMNIST(root, train=t) for t in (True, False))
-    out = _in_memory(tr.data[:, None], tr.targets, te.data[:, None], te.targets, tr.classes, val_size, seed, max_shift)
+    out = _in_memory(tr.data[:, None], tr.targets, te.data[:, None], te.targets, tr.classes, val_size, seed, max_shift, standardise)
     out["test_shifted"] = TensorImageDataset(sobel_edges(out["test"].images), out["test"].labels, out["test"].mean,
                                              out["test"].std, tr.classes, max_shift)
     return out
@@ -244,13 +246,13 @@ def _without_md5(cls:type) -> type:
     strip = lambda files: [[f, None] for f, _ in files]
     return type(cls.__name__, (cls,), dict(train_list=strip(cls.train_list), test_list=strip(cls.test_list), meta={**cls.meta, "md5": None}))
 
-def _cifar(root, val_size, seed, name, verify_md5=True, max_shift=4):
+def _cifar(root, val_size, seed, name, verify_md5=True, max_shift=4, standardise=True):
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     for f, _ in [*cls.train_list, *cls.test_list, [cls.meta["filename"], None]]: _require(root / cls.base_folder / f, name)
     if not verify_md5: cls = _without_md5(cls)
     tr, te = cls(root, train=True), cls(root, train=False)
     chw = lambda d: torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous()
-    return _in_memory(chw(tr), torch.tensor(tr.targets), chw(te), torch.tensor(te.targets), tr.classes, val_size, seed, max_shift)
+    return _in_memory(chw(tr), torch.tensor(tr.targets), chw(te), torch.tensor(te.targets), tr.classes, val_size, seed, max_shift, standardise)
 
 def _image_folder(folder:Path, name:str) -> tuple[list[tuple[str,int]], list[str]]:
     classes, class_to_idx = find_classes(str(_require(folder, name)))
@@ -308,7 +310,7 @@ def shard_indices(n:int, world_size:int=1, rank:int=0, shuffle:bool=False, seed:
     pos = torch.arange(rank, total, world_size)
     return order[pos % n], pos
 
-AUGMENTATIONS = ("crop_flip", "none")  # names accepted for `augment`: the dataset's random crop/shift + flip, or none
+AUGMENTATIONS = ("crop_flip", "shift", "none")  # `augment`: the dataset's random crop/shift + flip, the shift alone (in-memory sets), or none
 
 class ShardedLoader:
     "Batches `(x, y, idx)` of one rank's shard of `dataset`; `set_epoch(epoch, start_batch)` reshuffles / resumes."
@@ -316,7 +318,11 @@ class ShardedLoader:
                  augment:bool|str|None=None, drop_last:bool|None=None, device:str|torch.device="cpu", num_workers:int=0):
         if isinstance(augment, str):
             if augment not in AUGMENTATIONS: raise ValueError(f"augment must be a bool, None or one of {AUGMENTATIONS}, got {augment!r}")
-            augment = augment == "crop_flip"
+            if augment == "shift" and not isinstance(dataset, TensorImageDataset):
+                raise ValueError("augment='shift' (translation without flip) is only defined for in-memory image sets (TensorImageDataset)")
+            self.flip = augment == "crop_flip"
+            augment = augment != "none"
+        else: self.flip = True
         for k, v in dict(batch_size=batch_size, world_size=world_size).items():
             if not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
         if not 0 <= rank < world_size: raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
@@ -361,15 +367,16 @@ class TensorLoader(ShardedLoader):
         "Shifts and flips for every position of the epoch order, drawn from a (seed, epoch)-keyed generator."
         n, s, g = len(self.dataset), self.dataset.max_shift, keyed_generator(self.seed, self.epoch, 1)
         dy, dx = torch.randint(-s, s + 1, (2, n), generator=g)
-        flip = (torch.rand(n, generator=g) < 0.5) & self.dataset.flip
-        return dy, dx, flip
+        flip = (torch.rand(n, generator=g) < 0.5) & self.dataset.flip & self.flip  # drawn even when off: same shifts either way
+        return tuple(a.to(self.device) for a in (dy, dx, flip))  # once per epoch: no per-batch host-to-device copy
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         aug = self._aug_params() if self.augment else None
         for idx, pos in self.batches():
-            idx = idx.to(self.device)
+            idx, pos = idx.to(self.device, non_blocking=True), pos.to(self.device, non_blocking=True)
             x = self.images[idx]
-            if aug is not None: x = shift_flip(x, *(a[pos % len(self.dataset)] for a in aug))  # padding repeats a sample's draw
+            if aug is not None:  # padding repeats a sample's draw
+                x = shift_flip(x, *(a[pos % len(self.dataset)] for a in aug), pad=self.dataset.max_shift)
             yield self.dataset.normalise(x), self.labels[idx], idx
 
 class _Keyed(Dataset):

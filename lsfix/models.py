@@ -10,7 +10,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import timm
-import segmentation_models_pytorch as smp
 
 from .core import check_file
 
@@ -70,16 +69,17 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 class CifarResNet(nn.Module):
-    "ResNet for 32x32 images (He et al. 2016): depth 6n+2, stages of 16/32/64 channels, option-A shortcuts."
-    def __init__(self, num_classes:int, depth:int=20, in_chans:int=3):
+    "ResNet for 32x32 images (He et al. 2016): depth 6n+2, stages of `width`/2x/4x channels (16/32/64), option-A shortcuts."
+    def __init__(self, num_classes:int, depth:int=20, in_chans:int=3, width:int=16):
         super().__init__()
         if (depth - 2) % 6: raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
-        n, c = (depth - 2) // 6, 16
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        if width < 2 or width % 2: raise ValueError(f"width must be an even integer >= 2 (option-A shortcuts pad channels), got {width}")
+        n, c = (depth - 2) // 6, width
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         blocks = []
-        for i, w in enumerate((16, 32, 64)):
+        for i, w in enumerate((width, 2 * width, 4 * width)):
             for j in range(n): blocks.append(BasicBlock(c, w, 2 if i > 0 and j == 0 else 1)); c = w
-        self.blocks, self.fc = nn.Sequential(*blocks), nn.Linear(64, num_classes)
+        self.blocks, self.fc = nn.Sequential(*blocks), nn.Linear(4 * width, num_classes)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)): nn.init.kaiming_normal_(m.weight)
 
@@ -121,7 +121,7 @@ class DenseNetBC(nn.Module):
 # %% ../nbs/11_models.ipynb #52e8c39c
 MODELS = ("fcn", "cnn", "resnet20", "densenet_bc", "deeplabv3p")
 
-def load_encoder_weights(model:smp.DeepLabV3Plus, path:str|Path) -> smp.DeepLabV3Plus:
+def load_encoder_weights(model:nn.Module, path:str|Path) -> nn.Module:
     "Load a local ImageNet ResNet state dict (torchvision keys; 'state_dict'/'model' wrappers and 'module.' prefixes allowed) into the encoder."
     state = torch.load(check_file(path, "pretrained_path"), map_location="cpu", weights_only=True)
     for key in ("state_dict", "model"):
@@ -132,8 +132,9 @@ def load_encoder_weights(model:smp.DeepLabV3Plus, path:str|Path) -> smp.DeepLabV
     return model
 
 def deeplabv3p(num_classes:int, in_chans:int=3, encoder_name:str="resnet101", encoder_weights:str|None=None,
-               pretrained_path:str|Path|None=None, **kw) -> smp.DeepLabV3Plus:
+               pretrained_path:str|Path|None=None, **kw) -> nn.Module:
     "DeepLabV3+ (segmentation-models-pytorch), random weights unless `pretrained_path` (local encoder checkpoint)."
+    import segmentation_models_pytorch as smp  # here, not at the top: classification runs do not need the package
     model = smp.DeepLabV3Plus(encoder_name=encoder_name, encoder_weights=encoder_weights, in_channels=in_chans, classes=num_classes, **kw)
     return load_encoder_weights(model, pretrained_path) if pretrained_path is not None else model
 

@@ -32,27 +32,33 @@ class TrainConfig:
     eval_batch_size: int = 512
     val_size: int|None = None        # None: the dataset's default validation split
     subset: int = 0                  # > 0: keep the first n samples of each split (smoke tests)
-    augment: str = "crop_flip"        # crop_flip (the dataset's random crop/shift + flip) | none
+    augment: str = "crop_flip"       # crop_flip (the dataset's random crop/shift + flip) | shift (no flip) | none
     num_workers: int = 0
     epochs: int = 10
     max_steps: int = 0               # > 0: train for this many steps instead of `epochs` epochs
     optimizer: str = "sgd"           # sgd | adamw
     lr: float = 0.1
     momentum: float = 0.9
+    dampening: float = 0.0           # SGD: the new gradient enters the momentum buffer with weight 1 - dampening
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     sam_rho: float = 0.0             # > 0: non-adaptive SAM with this radius around the optimiser
     clip_grad: float = 0.0           # > 0: clip gradients (by norm or by value, see clip_mode)
     clip_mode: str = "norm"          # norm | value
-    backbone_lr_mult: float = 1.0    # learning-rate factor for parameters under backbone_prefix
-    backbone_prefix: str = "encoder."
-    schedule: str = "cosine"         # cosine | step | poly | constant (all per step)
+    lr_mults: dict = field(default_factory=dict)  # parameter-name prefix -> lr multiplier (own group; longest prefix wins)
+    schedule: str = "cosine"         # cosine | linear | step | poly | constant (all per step, every group alike)
     warmup_epochs: float = 0.0       # linear warmup from warmup_start_factor * lr
     warmup_start_factor: float = 1e-4
     milestones: tuple[int, ...] = () # step schedule: epochs after which lr is multiplied by gamma
     gamma: float = 0.1
     poly_power: float = 0.9
+    mixup_alpha: float = 0.0         # > 0: Mixup with lambda ~ Beta(a, a) per step (soft targets)
+    cutmix_alpha: float = 0.0        # > 0: CutMix with lambda ~ Beta(a, a) per step (one of Mixup/CutMix)
+    mix_shards: int = 0              # Mixup/CutMix partners come from the same one of this many interleaved shards of the batch; 0: the number of processes
+    teacher: str = ""                # run directory of a trained teacher: distil from its logits on the training split
+    distill_beta: float = 0.6        # weight of the distillation term: (1-beta) H(y, q) + beta tau^2 H(p^tau, q^tau)
+    distill_tau: float = 1.0         # distillation temperature
     amp: str = "bf16"                # bf16 | fp16 | none (CUDA only; CPU always trains in float32)
     channels_last: bool = True       # CUDA only
     compile: bool = False            # torch.compile, CUDA only
@@ -68,8 +74,8 @@ class TrainConfig:
 
 # %% ../nbs/13a_recipes.ipynb #144a8968
 _CHOICES = {"task": ("classification", "segmentation"), "optimizer": ("sgd", "adamw"), "clip_mode": ("norm", "value"),
-            "schedule": ("cosine", "step", "poly", "constant"), "amp": ("bf16", "fp16", "none"),
-            "augment": ("crop_flip", "none")}
+            "schedule": ("cosine", "linear", "step", "poly", "constant"), "amp": ("bf16", "fp16", "none"),
+            "augment": ("crop_flip", "shift", "none")}
 
 def validate_config(cfg:TrainConfig) -> TrainConfig:
     "Raise `ConfigError` naming the field if any value of `cfg` is out of range; return `cfg`."
@@ -79,13 +85,24 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
         if getattr(cfg, k) not in opts: bad(k, f"must be one of {opts}")
     for k in ("batch_size", "eval_batch_size", "keep_ckpts", "log_every"):
         if getattr(cfg, k) < 1: bad(k, "must be >= 1")
-    for k in ("subset", "num_workers", "epochs", "max_steps", "ckpt_every", "eval_every", "seed", "threads"):
+    for k in ("subset", "num_workers", "epochs", "max_steps", "ckpt_every", "eval_every", "seed", "mix_shards", "threads"):
         if getattr(cfg, k) < 0: bad(k, "must be >= 0")
     if cfg.epochs == 0 and cfg.max_steps == 0: bad("epochs", "set epochs or max_steps to train at least one step")
-    for k in ("lr", "backbone_lr_mult", "gamma", "warmup_start_factor"):
+    for k in ("lr", "gamma", "warmup_start_factor", "distill_tau"):
         if not getattr(cfg, k) > 0: bad(k, "must be > 0")
-    for k in ("weight_decay", "sam_rho", "clip_grad", "warmup_epochs", "poly_power", "momentum"):
+    for k in ("weight_decay", "sam_rho", "clip_grad", "warmup_epochs", "poly_power", "momentum", "mixup_alpha", "cutmix_alpha"):
         if getattr(cfg, k) < 0: bad(k, "must be >= 0")
+    if not all(isinstance(k, str) and k and isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0 for k, m in cfg.lr_mults.items()):
+        bad("lr_mults", "must map non-empty parameter-name prefixes to numbers > 0")
+    if not 0 <= cfg.dampening < 1: bad("dampening", "must be in [0, 1)")
+    if cfg.dampening > 0 and cfg.optimizer != "sgd": bad("dampening", "is an SGD setting; set it to 0 for adamw")
+    if cfg.nesterov and cfg.dampening > 0: bad("nesterov", "Nesterov momentum needs dampening = 0")
+    if cfg.mixup_alpha > 0 and cfg.cutmix_alpha > 0: bad("cutmix_alpha", "choose Mixup or CutMix, not both")
+    if (cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0 or cfg.teacher) and cfg.task != "classification":
+        bad("task", "Mixup, CutMix and distillation are for classification")
+    if not 0 <= cfg.distill_beta <= 1: bad("distill_beta", "must be in [0, 1]")
+    if cfg.teacher and (cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0): bad("teacher", "distillation with Mixup/CutMix is not supported")
+    if cfg.teacher and cfg.augment != "none": bad("augment", "distillation uses the teacher's logits on un-augmented images; set augment=none")
     if cfg.val_size is not None and cfg.val_size < 1: bad("val_size", "must be >= 1 or None")
     if not all(0 <= b < 1 for b in cfg.betas): bad("betas", "both must be in [0, 1)")
     if list(cfg.milestones) != sorted(cfg.milestones) or any(m < 1 for m in cfg.milestones): bad("milestones", "must be increasing positive epochs")
@@ -128,7 +145,7 @@ RECIPES: dict[str, TrainConfig] = {
     "deeplabv3p_cityscapes": TrainConfig(
         recipe="deeplabv3p_cityscapes", dataset="cityscapes", data_kwargs={"crop_size": 768}, model="deeplabv3p",
         task="segmentation", val_size=100, num_workers=8, batch_size=12, epochs=0, max_steps=40000,
-        optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, backbone_lr_mult=0.1, backbone_prefix="encoder.",
+        optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, lr_mults={"encoder.": 0.1},
         schedule="poly", poly_power=0.9, eval_batch_size=4, ckpt_every=2000, eval_every=0,
         notes=f"App. B (batch 12, 768 crops, 40k steps, backbone lr/10, poly 0.9); weight_decay=1e-4 lost from the "
               f"paper text, taken from {_OFFICIAL} experiments/segmentation/configs/deeplab.yaml, which otherwise "
@@ -141,6 +158,35 @@ RECIPES: dict[str, TrainConfig] = {
         notes="Not from the paper: the CPU demo recipe (FCN 784-1200-1200-10 as in Mueller et al. 2019). Measured on "
               "2 shared cores: 11.0% test error (10.4% validation) at alpha=0 in 88 s wall / 125 CPU-s. No augmentation: "
               "shifts and flips slow an MLP's convergence within a few epochs (8 epochs: 13.2% with, 10.6% without)."),
+    "fcn_fmnist_muller": TrainConfig(
+        recipe="fcn_fmnist_muller", dataset="fashion_mnist", data_kwargs={"standardise": False}, model="fcn",
+        model_kwargs={"hidden": [1200, 1200], "dropout": 0.5}, augment="shift", batch_size=512, epochs=100,
+        optimizer="sgd", lr=0.1, momentum=0.9, dampening=0.9, nesterov=False, weight_decay=0.0, lr_mults={"1.": 10.0},
+        schedule="linear", eval_batch_size=1000, eval_every=5, ckpt_every=1070, log_every=50,
+        notes="Issue 15, after Mueller, Kornblith & Hinton (2019) and its ML Reproducibility Challenge replication: "
+              "784-1200-1200-10 ReLU MLP, dropout 0.5, batch 512, 100 epochs, SGD momentum 0.9 with dampening 0.9, "
+              "lr 1.0 for the first layer (parameters '1.*') and 0.1 for the second and output layers, decayed "
+              "linearly to 0, random +-2-pixel shifts without flips, pixels in [0, 1] (no standardisation). "
+              "Checkpoint every 1070 steps (10 epochs at 107 steps per epoch) to keep I/O small."),
+    "fcn_fmnist_muller_student": TrainConfig(
+        recipe="fcn_fmnist_muller_student", dataset="fashion_mnist", data_kwargs={"standardise": False}, model="fcn",
+        model_kwargs={"hidden": [800, 800], "dropout": 0.0}, augment="none", batch_size=512, epochs=100,
+        optimizer="sgd", lr=0.1, momentum=0.9, dampening=0.9, nesterov=False, weight_decay=0.0, lr_mults={"1.": 10.0},
+        schedule="linear", eval_batch_size=1000, eval_every=5, ckpt_every=1070, log_every=50,
+        notes="Issue 15's student: fcn_fmnist_muller with 800 units per layer, no dropout and no augmentation; "
+              "distil with teacher=RUN_DIR (distill_beta=0.6, distill_tau in 1, 2, 4, 8)."),
+    "fmnist_cnn": TrainConfig(
+        recipe="fmnist_cnn", dataset="fashion_mnist", model="cnn", model_kwargs={"width": 16}, augment="none",
+        batch_size=128, epochs=6, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
+        schedule="cosine", eval_batch_size=1000, log_every=50,
+        notes="Not from the paper: issue 17's small CNN (16/32/64 channels, BN), sized for a few minutes on 2 CPU "
+              "cores; not tuned. No augmentation, as fmnist_fcn."),
+    "fmnist_resnet20": TrainConfig(
+        recipe="fmnist_resnet20", dataset="fashion_mnist", model="resnet20", model_kwargs={"width": 8}, augment="none",
+        batch_size=128, epochs=4, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
+        schedule="cosine", eval_batch_size=1000, log_every=50,
+        notes="Not from the paper: issue 17's small residual network, ResNet-20 at half width (8/16/32 channels) on "
+              "28x28 inputs, sized for a few minutes on 2 CPU cores; not tuned. No augmentation, as fmnist_fcn."),
     "tiny_fmnist": TrainConfig(
         recipe="tiny_fmnist", dataset="fashion_mnist", model="fcn", model_kwargs={"dropout": 0.0, "hidden": [32]},
         batch_size=64, epochs=2, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine",
@@ -241,7 +287,10 @@ def config_to_yaml(cfg:TrainConfig) -> str:
 
 def config_from_dict(d:dict[str, Any]) -> TrainConfig:
     "A validated `TrainConfig` from a dict (e.g. loaded YAML); unknown keys and wrong types raise `ConfigError`."
-    types = _field_types()
+    types, d = _field_types(), dict(d)
+    if "backbone_lr_mult" in d or "backbone_prefix" in d:  # the one-group predecessor of lr_mults
+        mult, prefix = d.pop("backbone_lr_mult", 1.0), d.pop("backbone_prefix", "encoder.")
+        if mult != 1 and "lr_mults" not in d: d["lr_mults"] = {prefix: mult}
     unknown = set(d) - set(types)
     if unknown: raise ConfigError(f"unknown config key(s) {sorted(unknown)}")
     return validate_config(TrainConfig(**{k: _coerce(k, v, types[k]) for k, v in d.items()}))

@@ -26,32 +26,31 @@ from .models import MODELS, create_model, forward_flops
 from .segmentation import export_pixel_logits
 import timm
 from .recipes import TrainConfig, ConfigError, resolve_config, config_to_yaml, config_from_dict
+from .objectives import task_loss, batch_objective
 
 # %% auto #0
-__all__ = ['task_loss', 'build_optimizer', 'lr_factor', 'build_scheduler', 'sam_perturb', 'train_step', 'evaluate',
-           'code_version', 'predict_logits', 'save_logits', 'export_logits', 'CheckpointError', 'rng_state',
-           'set_rng_state', 'checkpoint_path', 'list_checkpoints', 'load_checkpoint', 'latest_checkpoint', 'check_run',
-           'fit', 'export_splits', 'train', 'load_trained']
-
-# %% ../nbs/13_train.ipynb #b39bad43
-def task_loss(logits:torch.Tensor, labels:torch.Tensor, alpha:float, reduction:str="mean") -> torch.Tensor:
-    "Cross-entropy with label smoothing `alpha`; label 255 is ignored (segmentation void)."
-    return F.cross_entropy(logits.float(), labels, label_smoothing=alpha, ignore_index=IGNORE_INDEX, reduction=reduction)
+__all__ = ['build_optimizer', 'lr_factor', 'build_scheduler', 'sam_perturb', 'train_step', 'evaluate', 'code_version',
+           'predict_logits', 'save_logits', 'export_logits', 'CheckpointError', 'rng_state', 'set_rng_state',
+           'checkpoint_path', 'list_checkpoints', 'load_checkpoint', 'latest_checkpoint', 'check_run',
+           'teacher_train_logits', 'fit', 'export_splits', 'train', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #5f61ef15
 def build_optimizer(model:nn.Module, cfg:TrainConfig) -> torch.optim.Optimizer:
-    "The recipe's optimiser over `model`'s trainable parameters (backbone in its own lr group if scaled)."
+    "The recipe's optimiser over `model`'s trainable parameters, one lr group per `lr_mults` prefix (longest match)."
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named: raise ValueError("model has no trainable parameters")
-    if cfg.backbone_lr_mult != 1:
-        back = [p for n, p in named if n.startswith(cfg.backbone_prefix)]
-        if not back: raise ConfigError(f"backbone_lr_mult={cfg.backbone_lr_mult} but no parameter name starts with backbone_prefix={cfg.backbone_prefix!r}")
-        groups = [{"params": [p for n, p in named if not n.startswith(cfg.backbone_prefix)], "lr": cfg.lr},
-                  {"params": back, "lr": cfg.lr * cfg.backbone_lr_mult}]
-    else: groups = [{"params": [p for _, p in named], "lr": cfg.lr}]
+    prefixes = sorted(cfg.lr_mults, key=len, reverse=True)
+    members = {None: [], **{k: [] for k in cfg.lr_mults}}
+    for n, p in named: members[next((k for k in prefixes if n.startswith(k)), None)].append(p)
+    unused = [k for k in cfg.lr_mults if not members[k]]
+    if unused: raise ConfigError(f"lr_mults: no parameter name starts with {unused} (names look like {[n for n, _ in named[:3]]})")
+    groups = ([{"params": members[None], "lr": cfg.lr}] if members[None] else []) + \
+             [{"params": members[k], "lr": cfg.lr * m} for k, m in cfg.lr_mults.items()]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
 
 # %% ../nbs/13_train.ipynb #bd647042
 def lr_factor(step:int, cfg:TrainConfig, steps_per_epoch:int, total_steps:int) -> float:
@@ -60,6 +59,7 @@ def lr_factor(step:int, cfg:TrainConfig, steps_per_epoch:int, total_steps:int) -
     if step < warm: return cfg.warmup_start_factor + (1 - cfg.warmup_start_factor) * step / warm
     t = min(1.0, (step - warm) / max(1, total_steps - warm))
     if cfg.schedule == "cosine": return 0.5 * (1 + math.cos(math.pi * t))
+    if cfg.schedule == "linear": return 1 - t
     if cfg.schedule == "poly": return (1 - t) ** cfg.poly_power
     if cfg.schedule == "step": return cfg.gamma ** sum(step >= m * steps_per_epoch for m in cfg.milestones)
     return 1.0
@@ -85,11 +85,12 @@ def _clip(params:list[nn.Parameter], cfg:TrainConfig) -> None:
 
 def train_step(net:Callable, x:torch.Tensor, y:torch.Tensor, opt:torch.optim.Optimizer, cfg:TrainConfig,
                scaler:torch.amp.GradScaler|None=None, autocast:Callable=contextlib.nullcontext,
-               no_sync:Callable=contextlib.nullcontext) -> torch.Tensor:
-    "One optimiser step on batch (x, y) (SAM if `cfg.sam_rho` > 0); returns the detached loss."
+               no_sync:Callable=contextlib.nullcontext, loss_fn:Callable|None=None) -> torch.Tensor:
+    "One optimiser step on batch (x, y) (SAM if `cfg.sam_rho` > 0) minimising `loss_fn(logits)`; returns the detached loss."
     params = [p for g in opt.param_groups for p in g["params"]]
+    loss_fn = loss_fn or (lambda out: task_loss(out, y, cfg.alpha))
     def loss_at():
-        with autocast(): return task_loss(net(x), y, cfg.alpha)
+        with autocast(): return loss_fn(net(x))
     opt.zero_grad(set_to_none=True)
     if cfg.sam_rho > 0:
         with no_sync(): loss = loss_at(); loss.backward()
@@ -231,6 +232,11 @@ def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=Fal
     env = read_dist_env()
     world = env.world_size if env else 1
     if cfg.batch_size % world: raise ConfigError(f"batch_size={cfg.batch_size} does not split evenly over {world} processes")
+    if (cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0) and cfg.mix_shards % world:
+        raise ConfigError(f"mix_shards={cfg.mix_shards} must be 0 or a multiple of the {world} processes (partners come from a rank's own shard)")
+    if cfg.teacher:
+        for f in ("config.yaml", "model.pt"):
+            if not (Path(cfg.teacher) / f).is_file(): raise ConfigError(f"teacher={cfg.teacher!r}: {f} not found; the teacher must be a finished training run")
     saved = Path(out) / "config.yaml"
     if not resume and list_checkpoints(out):
         raise ConfigError(f"{out} already holds a run's checkpoints; pass --resume to continue it, or choose another --out")
@@ -260,6 +266,16 @@ def _trim_metrics(path:Path, step:int) -> None:
         keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= step]
         save_text("".join(l + "\n" for l in keep), path)
 
+def teacher_train_logits(cfg:TrainConfig, splits:dict, data_root:Path, info:DistInfo) -> torch.Tensor:
+    "The logits `[N_train, K]` of run `cfg.teacher` on this run's training split, in dataset order, on `info.device`."
+    model, tcfg = load_trained(cfg.teacher, info.device)
+    if (tcfg.dataset, tcfg.task) != (cfg.dataset, cfg.task):
+        raise ConfigError(f"teacher {cfg.teacher} was trained on {tcfg.dataset!r} ({tcfg.task}), this run is on {cfg.dataset!r} ({cfg.task})")
+    train = splits["train"] if tcfg.data_kwargs == cfg.data_kwargs else _load_splits(replace(cfg, data_kwargs=tcfg.data_kwargs), data_root)["train"]
+    logits, labels = predict_logits(model, train, cfg.eval_batch_size, info)
+    if not torch.equal(labels.cpu(), splits["train"].labels.cpu()): raise ConfigError(f"teacher {cfg.teacher}: its view of the training split has other labels")
+    return logits.to(info.device)
+
 def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=False) -> Path:
     "Train this process's share of run `out` (call inside `distributed_session`); returns `out`."
     log, cuda, ws = get_logger(info), info.device.type == "cuda", info.world_size
@@ -276,6 +292,7 @@ def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=Fa
                          augment=cfg.augment, device=info.device, num_workers=cfg.num_workers)
     val_loader = make_loader(splits["val"], max(1, cfg.eval_batch_size // ws), False, rank=info.rank, world_size=ws,
                              device=info.device, num_workers=cfg.num_workers)
+    teacher = teacher_train_logits(cfg, splits, data_root, info) if cfg.teacher else None
     spe = len(loader); total = cfg.max_steps or cfg.epochs * spe
     opt, scaler = build_optimizer(model, cfg), (torch.amp.GradScaler("cuda") if cuda and cfg.amp == "fp16" else None)
     sched = build_scheduler(opt, cfg, spe, total)
@@ -315,9 +332,10 @@ def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=Fa
     while step < total:
         epoch, start_batch = divmod(step, spe)
         loader.set_epoch(epoch, start_batch); model.train()
-        for x, y, _ in loader:
+        for x, y, idx in loader:
+            x, loss_fn = batch_objective(cfg, x, y, idx, step, info.rank, ws, teacher)
             if cuda and cfg.channels_last and x.ndim == 4: x = x.contiguous(memory_format=torch.channels_last)
-            run_loss += train_step(net, x, y, opt, cfg, scaler, autocast, no_sync)
+            run_loss += train_step(net, x, y, opt, cfg, scaler, autocast, no_sync, loss_fn)
             sched.step(); step += 1; n_run += 1; n_img += len(x) * ws; bar.update()
             if step % cfg.log_every == 0 or step == total:
                 loss, now = float(all_reduce_mean(run_loss / n_run)), time.perf_counter()
