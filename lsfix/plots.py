@@ -136,7 +136,7 @@ def _error_weighted_gaps(value:np.ndarray, bins:np.ndarray, correct:np.ndarray, 
     with np.errstate(invalid="ignore"):
         return (w * (mean[..., 0] - mean[..., 1])).sum(1) / w.sum(1)  # NaN when no bin qualifies
 
-def gap_at_equal_msp(values:Any, log_msp:Any, correct:Any, width:float=0.25, min_count:int=5, n_boot:int=1000,
+def gap_at_equal_msp(values:Any, log_msp:Any, correct:Any, width:float=0.1, min_count:int=5, n_boot:int=1000,
                      level:float=0.95, seed:int=0, chunk:int=50) -> tuple[float, float, float]:
     "Mean of `values` on ✗ minus ✓ at equal MSP, with a percentile bootstrap interval: (estimate, low, high); [R, N] inputs average R runs on one test set."
     v, lm = (np.atleast_2d(check_finite(to_numpy(x, name, np.float64), name)) for x, name in ((values, "values"), (log_msp, "log_msp")))
