@@ -12,13 +12,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from .core import atomic_write, check_logits, check_labels, check_scores, check_correct, check_same_length, check_in_range, to_numpy
+from .core import (atomic_write, check_logits, check_labels, check_scores, check_correct, check_same_length, check_in_range, check_finite,
+                   to_numpy)
 from .selective import msp, rc_curve, risk_at_coverage
 from .calibration import ece, reliability
 
 # %% auto #0
 __all__ = ['save_figure', 'rc_curves', 'max_logit_given_msp', 'plot_max_logit_tables', 'plot_max_logit_given_msp',
-           'reliability_diagram', 'group_table_at_coverage']
+           'gap_at_equal_msp', 'reliability_diagram', 'group_table_at_coverage']
 
 # %% ../nbs/05_plots.ipynb #dde101ac
 def _figure(ncols:int=1, width:float=4.2, height:float=3.4, sharey:bool=False) -> tuple[Figure, np.ndarray]:
@@ -78,14 +79,15 @@ def _window_stats(key:np.ndarray, value:np.ndarray, lo:np.ndarray, hi:np.ndarray
     std = np.where(n > 1, np.sqrt(np.clip(var, 0, None)), np.nan)
     return n, mean + value.mean(), std
 
-def max_logit_given_msp(logits:Any, labels:Any, width:float=0.05, step:float=0.01) -> pd.DataFrame:
-    "Mean ± std of the max logit in sliding MSP windows, for correct and wrong predictions (paper Fig 5/9)."
+def max_logit_given_msp(logits:Any, labels:Any, width:float=0.05, step:float=0.01, normalise:bool=False) -> pd.DataFrame:
+    "Mean ± std of the max logit in sliding MSP windows, for ✓ and ✗ (paper Fig 5/9); `normalise` divides it by the model's mean max logit."
     v = check_logits(logits)
     y = check_labels(labels, v.shape[1])
     check_same_length(logits=v, labels=y)
     check_in_range(width, "width", 0, 1, low_open=True)
     check_in_range(step, "step", 0, 1, low_open=True)
     p, top, correct = msp(v), v.max(1), v.argmax(1) == y
+    if normalise: top = top / top.mean()  # one scale per model: the windows and the ✓/✗ split are unchanged
     centres = np.arange(width / 2, 1 - width / 2 + 1e-12, step)
     frames = []
     for ok in (True, False):
@@ -96,7 +98,7 @@ def max_logit_given_msp(logits:Any, labels:Any, width:float=0.05, step:float=0.0
 
 # %% ../nbs/05_plots.ipynb #d01dd1c5
 def plot_max_logit_tables(tables:Mapping[str, pd.DataFrame], min_count:int=10, title:str="Max logit given MSP",
-                          path:str|Path|None=None) -> Figure:
+                          path:str|Path|None=None, ylabel:str="max logit") -> Figure:
     "Side-by-side panels of precomputed `max_logit_given_msp` tables (name -> table), ✓ vs ✗ mean ± std."
     if not tables: raise ValueError("tables: need at least one name -> table")
     fig, axes = _figure(ncols=len(tables), width=4.0, height=3.4)
@@ -105,17 +107,57 @@ def plot_max_logit_tables(tables:Mapping[str, pd.DataFrame], min_count:int=10, t
         for ok, part in tab[tab["count"] >= min_count].groupby("correct", sort=False):
             ax.plot(part["msp"], part["mean"], color=colours[ok], lw=1.6, label="correct ✓" if ok else "wrong ✗")
             ax.fill_between(part["msp"], part["mean"] - part["std"], part["mean"] + part["std"], color=colours[ok], alpha=0.2, lw=0)
-        ax.set(xlabel="MSP (window centre)", ylabel="max logit", title=name, xlim=(0, 1))
+        ax.set(xlabel="MSP (window centre)", ylabel=ylabel, title=name, xlim=(0, 1))
         ax.legend(fontsize="small")
     fig.suptitle(title)
     if path is not None: save_figure(fig, path)
     return fig
 
 def plot_max_logit_given_msp(models:Mapping[str, tuple[Any, Any]], width:float=0.05, min_count:int=10,
-                             title:str="Max logit given MSP", path:str|Path|None=None) -> Figure:
+                             title:str="Max logit given MSP", path:str|Path|None=None, normalise:bool=False) -> Figure:
     "Side-by-side panels (one per name -> (logits, labels)) of the max logit's mean ± std in MSP windows, ✓ vs ✗."
-    tables = {name: max_logit_given_msp(logits, labels, width) for name, (logits, labels) in _pairs(models, "logits and labels").items()}
-    return plot_max_logit_tables(tables, min_count, title, path)
+    tables = {name: max_logit_given_msp(logits, labels, width, normalise=normalise) for name, (logits, labels) in _pairs(models, "logits and labels").items()}
+    return plot_max_logit_tables(tables, min_count, title, path, "max logit / model's mean max logit" if normalise else "max logit")
+
+# %% ../nbs/05_plots.ipynb #b42bcc24
+def _msp_log_odds(log_msp:np.ndarray) -> np.ndarray:
+    "log(π/(1−π)) from log π; a saturated MSP (log π = 0) maps to the cap 700."
+    with np.errstate(divide="ignore"):
+        return np.minimum(log_msp - np.log(-np.expm1(np.minimum(log_msp, -1e-300))), 700.0)
+
+def _error_weighted_gaps(value:np.ndarray, bins:np.ndarray, correct:np.ndarray, idx:np.ndarray, min_count:int) -> np.ndarray:
+    "For each row of resample indices `idx` [B, N]: Σ_b n✗_b (mean✗_b − mean✓_b) / Σ_b n✗_b over bins with ≥ min_count ✓ and ✗."
+    B, n_bins = len(idx), int(bins.max()) + 1
+    key = ((np.arange(B)[:, None] * n_bins + bins[idx]) * 2 + correct[idx]).ravel()  # (resample, bin, ✓)
+    count = np.bincount(key, minlength=B * n_bins * 2).reshape(B, n_bins, 2)
+    total = np.bincount(key, value[idx].ravel(), minlength=B * n_bins * 2).reshape(B, n_bins, 2)
+    mean = total / np.maximum(count, 1)
+    w = np.where((count >= min_count).all(2), count[..., 0], 0)  # weight of a bin: its errors
+    with np.errstate(invalid="ignore"):
+        return (w * (mean[..., 0] - mean[..., 1])).sum(1) / w.sum(1)  # NaN when no bin qualifies
+
+def gap_at_equal_msp(values:Any, log_msp:Any, correct:Any, width:float=0.1, min_count:int=5, n_boot:int=1000,
+                     level:float=0.95, seed:int=0, chunk:int=50) -> tuple[float, float, float]:
+    "Mean of `values` on ✗ minus ✓ at equal MSP, with a percentile bootstrap interval: (estimate, low, high); [R, N] inputs average R runs on one test set."
+    v, lm = (np.atleast_2d(check_finite(to_numpy(x, name, np.float64), name)) for x, name in ((values, "values"), (log_msp, "log_msp")))
+    c = np.atleast_2d(to_numpy(correct, "correct"))
+    if not (v.shape == lm.shape == c.shape) or v.ndim != 2 or v.shape[1] == 0:
+        raise ValueError(f"values, log_msp and correct must have one shape [N] or [R, N], got {v.shape}, {lm.shape}, {c.shape}")
+    c = np.stack([check_correct(row) for row in c]).astype(np.int64)
+    if (lm > 0).any(): raise ValueError("log_msp: the max log-softmax is <= 0 (pass msp(logits, log=True))")
+    check_in_range(width, "width", 0, np.inf, low_open=True, high_open=True)
+    check_in_range(level, "level", 0, 1, low_open=True, high_open=True)
+    odds = _msp_log_odds(lm)
+    bins = np.floor((odds - odds.min(1, keepdims=True)) / width).astype(np.int64)
+    n = v.shape[1]
+    est = float(np.mean([_error_weighted_gaps(v[r], bins[r], c[r], np.arange(n)[None], min_count)[0] for r in range(len(v))]))
+    if not n_boot: return est, est, est
+    rng, draws = np.random.default_rng(seed), []
+    for start in range(0, n_boot, chunk):
+        idx = rng.integers(0, n, (min(chunk, n_boot - start), n))  # the same resamples for every run
+        draws.append(np.mean([_error_weighted_gaps(v[r], bins[r], c[r], idx, min_count) for r in range(len(v))], 0))
+    lo, hi = np.nanpercentile(np.concatenate(draws), [50 * (1 - level), 50 * (1 + level)])
+    return est, float(lo), float(hi)
 
 # %% ../nbs/05_plots.ipynb #e1c0b3dd
 def reliability_diagram(models:Mapping[str, tuple[Any, Any]], n_bins:int=15, title:str="Reliability",
