@@ -4,23 +4,24 @@
 
 # %% ../nbs/00_core.ipynb #455a22ec
 from __future__ import annotations
-import os, json, random, tempfile, contextlib, time
+import os, sys, json, random, tempfile, contextlib, time, zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
 # %% auto #0
 __all__ = ['SMALL_MODEL_FLOPS', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy', 'configure_threads',
            'atomic_write', 'atomic_save', 'save_json', 'save_text', 'save_npz', 'to_numpy', 'check_finite',
-           'check_nonempty', 'check_ndim', 'check_logits', 'check_scores', 'check_labels', 'check_correct',
-           'check_same_length', 'check_in_range', 'check_file']
+           'check_nonempty', 'check_ndim', 'as_logits', 'check_logits', 'row_chunks', 'check_scores', 'check_labels',
+           'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info', 'available_memory',
+           'check_memory']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
     "Seed `random`, NumPy and torch (CPU and every CUDA device); optionally force deterministic kernels."
     if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    import torch  # imported where used: `lsfix-eval --help` must not pay for torch
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -32,6 +33,7 @@ def seed_everything(seed:int, deterministic:bool=False) -> None:
 # %% ../nbs/00_core.ipynb #e41fa76b
 def get_device(prefer:str|None=None) -> torch.device:
     "The device to use: `prefer` if given (e.g. 'cpu', 'cuda:1'), else CUDA, then Apple MPS, then CPU."
+    import torch
     if prefer is not None:
         dev = torch.device(prefer)
         if dev.type == "cuda" and not torch.cuda.is_available(): raise ValueError(f"device {prefer!r} requested but CUDA is not available")
@@ -57,6 +59,7 @@ def busy_cores(interval:float=0.25) -> float:
 
 def thread_policy(processes:int=1, flops_per_sample:float|None=None, requested:int=0) -> tuple[int, str]:
     "Intra-op threads per process for CPU training, and why (see the policy above)."
+    import torch  # imported where used: `lsfix-eval --help` must not pay for torch
     cores, processes = os.cpu_count() or 1, max(1, processes)
     if requested: return requested, "set by the config field threads"
     env = os.environ.get("OMP_NUM_THREADS", "")
@@ -71,6 +74,7 @@ def thread_policy(processes:int=1, flops_per_sample:float|None=None, requested:i
 def configure_threads(processes:int=1, flops_per_sample:float|None=None, requested:int=0) -> tuple[int, str]:
     "Set torch's intra-op threads by `thread_policy`; returns (threads, reason)."
     global _THREADS_SET
+    import torch
     n, why = thread_policy(processes, flops_per_sample, requested)
     torch.set_num_threads(n)
     _THREADS_SET = n
@@ -99,6 +103,7 @@ def atomic_write(path:str|Path, binary:bool=True) -> Iterator[Any]:
 
 def atomic_save(obj:Any, path:str|Path) -> Path:
     "`torch.save` `obj` to `path` atomically (temp file, fsync, rename)."
+    import torch
     with atomic_write(path) as f: torch.save(obj, f)
     return Path(path)
 
@@ -126,24 +131,34 @@ def _json_default(o):
 
 # %% ../nbs/00_core.ipynb #efa591db
 def to_numpy(x:Any, name:str="array", dtype:Any=None) -> np.ndarray:
-    "Convert a NumPy array, torch tensor (any device) or sequence to a NumPy array, optionally cast to `dtype`."
-    if isinstance(x, torch.Tensor): x = x.detach().cpu().numpy()
+    "Convert a NumPy array, torch tensor (any device, bf16 included) or sequence to a NumPy array, optionally cast to `dtype`."
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch was imported
+    if torch is not None and isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # NumPy has no bfloat16; float32 holds it exactly
     try: arr = np.asarray(x)
     except Exception as e: raise ValueError(f"{name}: cannot convert {type(x).__name__} to an array ({e})") from None
     if arr.dtype == object: raise ValueError(f"{name}: expected a numeric array, got ragged or non-numeric data")
     if dtype is not None:
         if np.issubdtype(np.dtype(dtype), np.number) and not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr) and not np.issubdtype(np.dtype(dtype), np.complexfloating):
+            raise ValueError(f"{name}: expected real numbers, got complex dtype {arr.dtype}")
         arr = arr.astype(dtype, copy=False)
     return arr
 
 def check_finite(arr:np.ndarray, name:str) -> np.ndarray:
     "Raise if `arr` holds NaN or ±inf, saying how many and where the first one is."
     if np.issubdtype(arr.dtype, np.floating):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{name}: {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {first}")
+        flat = arr.reshape(1) if arr.ndim == 0 else arr
+        rows = max(1, 2**20 // max(1, flat[0].size)) if flat.ndim > 1 and len(flat) else max(1, len(flat))
+        count, first = 0, None
+        for i in range(0, len(flat), rows):  # row chunks: no temporary the size of `arr`
+            bad = ~np.isfinite(flat[i:i + rows])
+            if bad.any():
+                count += int(bad.sum())
+                if first is None: first = tuple(int(j) + (i if k == 0 else 0) for k, j in enumerate(np.argwhere(bad)[0]))
+        if count: raise ValueError(f"{name}: {count} non-finite value(s) (NaN or inf), first at index {first}")
     return arr
 
 def check_nonempty(arr:np.ndarray, name:str) -> np.ndarray:
@@ -157,12 +172,24 @@ def check_ndim(arr:np.ndarray, ndim:int, name:str, shape_hint:str) -> np.ndarray
     return arr
 
 # %% ../nbs/00_core.ipynb #75add77d
-def check_logits(logits:Any, name:str="logits") -> np.ndarray:
-    "Validate logits `[N,K]` (N ≥ 1, K ≥ 2, finite) and return them as float64 NumPy."
-    arr = check_ndim(to_numpy(logits, name, np.float64), 2, name, "[N, K]")
-    check_nonempty(arr, name)
+def as_logits(logits:Any, name:str="logits") -> np.ndarray:
+    "Validate logits `[N,K]` (real numbers, N ≥ 1, K ≥ 2, finite) and return them as stored (float16/32/64), without a copy."
+    arr = to_numpy(logits, name)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number): raise ValueError(f"{name}: expected numbers (real, not bool), got dtype {arr.dtype}")
+    if np.iscomplexobj(arr): raise ValueError(f"{name}: expected real numbers, got complex dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.floating): arr = arr.astype(np.float64)
+    check_nonempty(check_ndim(arr, 2, name, "[N, K]"), name)
     if arr.shape[1] < 2: raise ValueError(f"{name}: need at least 2 classes, got K={arr.shape[1]}")
     return check_finite(arr, name)
+
+def check_logits(logits:Any, name:str="logits") -> np.ndarray:
+    "Validate logits `[N,K]` (N ≥ 1, K ≥ 2, finite) and return them as float64 NumPy."
+    return as_logits(logits, name).astype(np.float64, copy=False)
+
+def row_chunks(arr:np.ndarray, rows:int|None=None) -> Iterator[tuple[int, np.ndarray]]:
+    "Yield (start, float64 copy of rows start:start+rows) of a 2-D array; by default ~8 MB per chunk, so temporaries stay small."
+    rows = rows or max(1, 2**20 // max(1, arr.shape[1]))
+    for i in range(0, len(arr), rows): yield i, arr[i:i + rows].astype(np.float64)
 
 def check_scores(scores:Any, name:str="scores") -> np.ndarray:
     "Validate a 1-D, non-empty, finite score vector and return it as float64 NumPy."
@@ -209,5 +236,41 @@ def check_in_range(x:float, name:str, low:float, high:float, low_open:bool=False
 def check_file(path:str|Path, name:str="file") -> Path:
     "Raise `FileNotFoundError` naming `name` and `path` if `path` is not an existing file."
     p = Path(path)
+    if p.is_dir(): raise FileNotFoundError(f"{name}: {p} is a directory, not a file")
     if not p.is_file(): raise FileNotFoundError(f"{name}: no such file: {p}")
     return p
+
+# %% ../nbs/00_core.ipynb #fc997fb4
+def npz_array_info(path:str|Path, key:str) -> tuple[tuple[int, ...], np.dtype]|None:
+    "Shape and dtype of array `key` in the `.npz` at `path`, read from its header (no data loaded); None if absent."
+    with zipfile.ZipFile(path) as z:
+        if f"{key}.npy" not in z.namelist(): return None
+        with z.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+    return tuple(shape), dtype
+
+def _read_int(path:str) -> int|None:
+    try: text = Path(path).read_text().split()[0]
+    except (OSError, IndexError): return None
+    return int(text) if text.isdigit() else None
+
+def available_memory() -> int:
+    "Bytes this process can still allocate: the least of MemAvailable, the cgroup's headroom and the address-space limit."
+    avail = [kb * 1024 for kb in [int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable:")]] \
+        if Path("/proc/meminfo").exists() else []
+    limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and used is not None: avail.append(limit - used)
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        vm = [int(l.split()[1]) * 1024 for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmSize:")] \
+            if Path("/proc/self/status").exists() else [0]
+        avail.append(soft - vm[0])
+    return max(0, min(avail)) if avail else 2**62
+
+def check_memory(need:int, what:str) -> None:
+    "Raise `MemoryError` saying `what` needs `need` bytes when the machine has less available."
+    have = available_memory()
+    if need > have: raise MemoryError(f"{what} need {need / 1e9:.1f} GB, this machine has {have / 1e9:.1f} GB available")
