@@ -4,25 +4,39 @@
 
 # %% ../nbs/02_selective.ipynb #6a780887
 from __future__ import annotations
-import functools, math
-from typing import Callable, Iterator
+import functools, math, os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .core import check_logits, check_scores, check_correct, check_same_length, check_in_range
+from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy
 
 # %% auto #0
-__all__ = ['log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy', 'doctor', 'rc_curve', 'aurc',
-           'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage', 'coverage_at_risk', 'bootstrap_ci', 'selective_report',
-           'paired_difference']
+__all__ = ['SCORE_NAMES', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy', 'doctor',
+           'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage',
+           'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report', 'paired_difference']
 
 # %% ../nbs/02_selective.ipynb #840e7dc3
+def _softmax_parts(v:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "For float64 logits: the log-softmax, the max log-softmax as −log1p(Σ_{k≠top} e^{v_k − v_top}) and the max logit, from one exp."
+    rows, top = np.arange(len(v)), v.argmax(1)
+    top_logit = v[rows, top]
+    z = v - top_logit[:, None]
+    w = np.exp(z)
+    lp = z - np.log(w.sum(1, keepdims=True))
+    w[rows, top] = 0.0  # the 1 of the top class is added by log1p, so tiny tails are not lost to rounding
+    return lp, -np.log1p(w.sum(1)), top_logit
+
+def _rowwise(f:Callable[[np.ndarray], np.ndarray], logits:ArrayLike) -> np.ndarray:
+    "`f` applied to float64 row chunks of the validated logits (stored dtype kept): never a float64 copy of the whole array."
+    v = as_logits(logits)
+    return np.concatenate([f(chunk) for _, chunk in row_chunks(v)])
+
 def log_softmax(logits:ArrayLike) -> np.ndarray:
     "Row-wise log-softmax of logits `[N,K]` in float64, max-shifted so it never overflows."
-    v = check_logits(logits)
-    z = v - v.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
+    return _softmax_parts(check_logits(logits))[0]
 
 def softmax(logits:ArrayLike) -> np.ndarray:
     "Row-wise softmax of logits `[N,K]` in float64."
@@ -31,38 +45,63 @@ def softmax(logits:ArrayLike) -> np.ndarray:
 # %% ../nbs/02_selective.ipynb #3f828407
 def msp(logits:ArrayLike, log:bool=False) -> np.ndarray:
     "Maximum softmax probability; `log=True` gives the max log-softmax, which ranks the same but never saturates at 1."
-    v = check_logits(logits)
-    rows, top = np.arange(len(v)), v.argmax(1)
-    w = np.exp(v - v[rows, top][:, None])
-    w[rows, top] = 0.0  # the 1 of the top class is added by log1p, so tiny tails are not lost to rounding
-    log_p = -np.log1p(w.sum(1))
+    log_p = _rowwise(lambda v: _softmax_parts(v)[1], logits)
     return log_p if log else np.exp(log_p)
 
 # %% ../nbs/02_selective.ipynb #843351f1
+def _neg_entropy(lp:np.ndarray, p:np.ndarray) -> np.ndarray: return (p * lp).sum(1)
+def _margin(p:np.ndarray) -> np.ndarray:
+    top2 = np.partition(p, -2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+def _doctor(p:np.ndarray) -> np.ndarray: return (p ** 2).sum(1)
+
 def max_logit(logits:ArrayLike) -> np.ndarray:
     "Largest logit per row."
-    return check_logits(logits).max(1)
+    return _rowwise(lambda v: v.max(1), logits)
 
 def neg_entropy(logits:ArrayLike) -> np.ndarray:
     "Minus the Shannon entropy of the softmax, Σ π log π (0 for a one-hot prediction)."
-    lp = log_softmax(logits)
-    return (np.exp(lp) * lp).sum(1)
+    def f(v): lp = _softmax_parts(v)[0]; return _neg_entropy(lp, np.exp(lp))
+    return _rowwise(f, logits)
 
 def margin(logits:ArrayLike) -> np.ndarray:
     "Top-1 minus top-2 softmax probability."
-    top2 = np.partition(softmax(logits), -2, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
+    return _rowwise(lambda v: _margin(np.exp(_softmax_parts(v)[0])), logits)
 
 def neg_energy(logits:ArrayLike, temperature:float=1.0) -> np.ndarray:
     "Minus the free energy, T·logsumexp(v/T)."
     check_in_range(temperature, "temperature", 0, np.inf, low_open=True, high_open=True)
-    v = check_logits(logits) / temperature
-    top = v.max(1)
-    return temperature * (top + np.log(np.exp(v - top[:, None]).sum(1)))
+    def f(v):
+        v = v / temperature
+        top = v.max(1)
+        return temperature * (top + np.log(np.exp(v - top[:, None]).sum(1)))
+    return _rowwise(f, logits)
 
 def doctor(logits:ArrayLike) -> np.ndarray:
     "DOCTOR's confidence Σ π² (no input perturbation)."
-    return (softmax(logits) ** 2).sum(1)
+    return _rowwise(lambda v: _doctor(np.exp(_softmax_parts(v)[0])), logits)
+
+# %% ../nbs/02_selective.ipynb #5698c68a
+SCORE_NAMES = ("MSP", "max logit", "entropy", "margin", "energy", "DOCTOR")
+
+def _chunk_scores(v:np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    "Every score of SCORE_NAMES for a float64 chunk, and its softmax `[n,K]`."
+    lp, log_msp, top = _softmax_parts(v)
+    p = np.exp(lp)
+    return {"MSP": log_msp, "max logit": top, "entropy": _neg_entropy(lp, p), "margin": _margin(p),
+            "energy": top - lp.max(1),  # logsumexp(v) = v_max − log π_max
+            "DOCTOR": _doctor(p)}, p
+
+def confidence_scores(logits:ArrayLike) -> dict[str, np.ndarray]:
+    "Every confidence score (MSP as the max log-softmax, max logit, −entropy, margin, −energy, DOCTOR) of logits `[N,K]`, in one chunked pass; plus `softmax_max` and `softmax_argmax`."
+    v = as_logits(logits)
+    out = {k: np.empty(len(v)) for k in SCORE_NAMES + ("softmax_max",)}
+    out["softmax_argmax"] = np.empty(len(v), dtype=np.int64)
+    for i, chunk in row_chunks(v):
+        scores, p = _chunk_scores(chunk)
+        for k, s in scores.items(): out[k][i:i + len(chunk)] = s
+        out["softmax_max"][i:i + len(chunk)], out["softmax_argmax"][i:i + len(chunk)] = p.max(1), p.argmax(1)
+    return out
 
 # %% ../nbs/02_selective.ipynb #6c1fc7f9
 def _inputs(scores:ArrayLike, correct:ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -238,40 +277,106 @@ def _draw(rng:np.random.Generator, n:int, size:tuple) -> np.ndarray:
     "Bootstrap indices; int32 when it fits, which halves the memory traffic."
     return rng.integers(0, n, size=size, dtype=np.int32 if n < 2**31 else np.int64)
 
-def _resampled_counts(s:np.ndarray, c:np.ndarray, n_boot:int, seed:int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _resampled_counts(s:np.ndarray, c:np.ndarray, n_boot:int, seed:int, cluster:np.ndarray|None=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     "Yield (m, e) arrays `[b, J]` for chunks of bootstrap resamples, sorting only once."
-    n = len(s)
-    order, _, starts, err = _ascending_blocks(s, c)
-    n_blocks = len(starts)
-    first = np.zeros(n, dtype=np.int64)
-    first[starts[1:]] = 1
-    cell = np.empty(n, dtype=np.int64)
-    cell[order] = (n_blocks - 1 - np.cumsum(first)) + n_blocks * err  # descending block index, +J if an error
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_boot, 2**16 // n))  # small chunks stay in cache
-    for start in range(0, n_boot, chunk):
-        cells = cell[_draw(rng, n, (min(chunk, n_boot - start), n))]
-        counts = np.stack([np.bincount(row, minlength=2 * n_blocks) for row in cells]).reshape(len(cells), 2, n_blocks)
-        yield np.cumsum(counts[:, 0] + counts[:, 1], axis=1), np.cumsum(counts[:, 1], axis=1)
+    blocks = _descending_blocks(s, c)
+    for w in _resample_weights(len(s), n_boot, seed, cluster): yield _block_counts(w, *blocks)
 
 def _percentiles(stats:np.ndarray, level:float) -> tuple[float, float]:
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return float(lo), float(hi)
 
+# %% ../nbs/02_selective.ipynb #6f004a16
+def _cluster_codes(cluster:ArrayLike|None, n:int) -> np.ndarray|None:
+    "Cluster ids `[n]` (e.g. the image of each pixel) as codes 0..G−1 in sorted id order, or None."
+    if cluster is None: return None
+    g = to_numpy(cluster, "cluster")
+    if g.ndim != 1 or len(g) != n: raise ValueError(f"cluster: expected one id per sample, shape ({n},), got shape {tuple(g.shape)}")
+    if g.dtype == bool or not (np.issubdtype(g.dtype, np.integer) or g.dtype.kind in "US"): raise ValueError(f"cluster: expected integer or string ids, got dtype {g.dtype}")
+    return np.unique(g, return_inverse=True)[1].reshape(-1)
+
+def _resample_weights(n:int, n_boot:int, seed:int, cluster:np.ndarray|None=None) -> Iterator[np.ndarray]:
+    "Chunks `[b, n]` of bootstrap weights (how often each sample is drawn): resample the n samples, or the G clusters (codes 0..G−1) with all their samples."
+    units = n if cluster is None else int(cluster.max()) + 1
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_boot, 2**16 // n))  # small chunks stay in cache
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        drawn = _draw(rng, units, (b, units)) + (units * np.arange(b))[:, None]  # the same draws whatever the chunk size
+        w = np.bincount(drawn.ravel(), minlength=b * units).reshape(b, units)
+        if w.max() < 256: w = w.astype(np.uint8)  # a count above 255 is possible but rare: 8x less memory traffic
+        yield w if cluster is None else w[:, cluster]
+
+def _descending_blocks(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Samples by descending score, the position where each block of equal scores starts in that order, and the error flags in it."
+    order, _, starts, err = _ascending_blocks(s, c)
+    return order[::-1].copy(), len(s) - np.r_[starts[1:], len(s)][::-1], err[::-1].copy()  # contiguous: C-ordered gathers
+
+def _block_counts(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "(m, e) `[b, J]`: resampled samples and errors accepted down to each block, from weights `w [b, n]`."
+    ws = w.take(order, axis=1)  # C-ordered, so the kernels' row sums add in the same order as ever
+    we = ws * err
+    if len(starts) < len(order): ws, we = (np.add.reduceat(x, starts, axis=1, dtype=np.int64) for x in (ws, we))
+    return np.cumsum(ws, axis=1, dtype=np.int64), np.cumsum(we, axis=1, dtype=np.int64)
+
+def _by_size(kernel:Callable, m:np.ndarray, e:np.ndarray) -> np.ndarray|dict[str, np.ndarray]:
+    "`kernel(m, e, n)` on rows grouped by resample size n = m[:, −1] (one group unless clusters of unequal size are resampled)."
+    sizes = m[:, -1]
+    if (sizes == sizes[0]).all(): return kernel(m, e, int(sizes[0]))
+    parts = [(sizes == k, kernel(m[sizes == k], e[sizes == k], int(k))) for k in np.unique(sizes)]
+    if not isinstance(parts[0][1], dict):
+        out = np.empty(len(m))
+        for rows, v in parts: out[rows] = v
+        return out
+    out = {k: np.empty(len(m)) for k in parts[0][1]}
+    for rows, d in parts:
+        for k, v in d.items(): out[k][rows] = v
+    return out
+
+def _threads(threads:int|None) -> int:
+    "Worker threads: `threads`, else OMP_NUM_THREADS, else the cores this process may use."
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not isinstance(threads, (int, np.integer)) or threads < 1: raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    return int(threads)
+
+def resampled_reports(pairs:Mapping[str, tuple[ArrayLike, ArrayLike]], n_boot:int=1000, seed:int=0, cluster:ArrayLike|None=None,
+                      extra:Mapping[str, Callable[[np.ndarray], np.ndarray]]|None=None, threads:int|None=None) -> dict[str, dict[str, np.ndarray]]:
+    "Every `selective_report` metric of every name -> (scores, correct) on the same `n_boot` resamples, drawn once: {name: {metric: [n_boot]}}; `extra` maps names to statistics `f(weights [b, n]) -> [b]` (e.g. ECE)."
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1: raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    checked = {name: _inputs(*pair) for name, pair in pairs.items()}
+    n = check_same_length(**{name: s for name, (s, _) in checked.items()})
+    codes = _cluster_codes(cluster, n)
+    blocks = {name: _descending_blocks(s, c) for name, (s, c) in checked.items()}
+    jobs = {**{name: lambda w, b=b: _by_size(_report_from, *_block_counts(w, *b)) for name, b in blocks.items()},
+            **{name: lambda w, f=f, name=name: {name: f(w)} for name, f in (extra or {}).items()}}
+    stats = {name: {} for name in jobs}
+    # each score is one independent job per chunk of resamples; NumPy releases the GIL, so threads share the cores
+    with ThreadPoolExecutor(min(_threads(threads), len(jobs))) as pool:
+        for w in _resample_weights(n, n_boot, seed, codes):
+            for name, d in zip(jobs, pool.map(lambda job: job(w), jobs.values())):
+                for k, v in d.items(): stats[name].setdefault(k, []).append(v)
+    return {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in stats.items()}
+
 # %% ../nbs/02_selective.ipynb #a0c12d26
 def bootstrap_ci(metric:Callable, scores:ArrayLike, correct:ArrayLike, n_boot:int=1000, level:float=0.95,
-                 seed:int=0) -> tuple[float, float, float]:
-    "Percentile bootstrap of `metric(scores, correct)`: (estimate, low, high); vectorised for the curve metrics."
+                 seed:int=0, cluster:ArrayLike|None=None) -> tuple[float, float, float]:
+    "Percentile bootstrap of `metric(scores, correct)`: (estimate, low, high); vectorised for the curve metrics; `cluster` ids resample whole clusters (images)."
     if not callable(metric): raise ValueError(f"metric must be callable metric(scores, correct), got {type(metric).__name__}")
     _check_boot(n_boot, level)
     s, c = _inputs(scores, correct)
+    codes = _cluster_codes(cluster, len(s))
     estimate = float(metric(s, c))
     kernel = _kernel_of(metric)
     if kernel is not None:
-        stats = np.concatenate([kernel(m, e, len(s)) for m, e in _resampled_counts(s, c, n_boot, seed)])
-    else:
+        stats = np.concatenate([_by_size(kernel, m, e) for m, e in _resampled_counts(s, c, n_boot, seed, codes)])
+    elif codes is None:
         rng = np.random.default_rng(seed)
         stats = np.array([float(metric(s[i], c[i])) for i in (_draw(rng, len(s), len(s)) for _ in range(n_boot))])
+    else:
+        rows = lambda w: np.repeat(np.arange(len(s)), w)
+        stats = np.array([float(metric(s[rows(w)], c[rows(w)])) for ws in _resample_weights(len(s), n_boot, seed, codes) for w in ws])
     return (estimate, *_percentiles(stats, level))
 
 # %% ../nbs/02_selective.ipynb #6beb8375
@@ -283,31 +388,25 @@ def _report_from(m:np.ndarray, e:np.ndarray, n:int) -> dict[str, np.ndarray]:
             "cov@1%": _coverage_at_risk_from(m, e, n, 0.01, r), "cov@5%": _coverage_at_risk_from(m, e, n, 0.05, r),
             "risk@10%": _risk_at_coverage_from(m, e, n, 0.1), "risk@50%": _risk_at_coverage_from(m, e, n, 0.5)}
 
-def selective_report(scores:ArrayLike, correct:ArrayLike, n_boot:int=0, level:float=0.95, seed:int=0) -> dict:
-    "Error, AURC, oracle AURC, E-AURC, AUGRC, cov@1/5% and risk@10/50%; with `n_boot` > 0 each is (est, low, high)."
+def selective_report(scores:ArrayLike, correct:ArrayLike, n_boot:int=0, level:float=0.95, seed:int=0,
+                     cluster:ArrayLike|None=None) -> dict:
+    "Error, AURC, oracle AURC, E-AURC, AUGRC, cov@1/5% and risk@10/50%; with `n_boot` > 0 each is (est, low, high), resampling samples or the clusters (images) of `cluster`."
     s, c = _inputs(scores, correct)
     m, e, _ = _curve_counts(s, c)
     est = {k: float(v) for k, v in _report_from(m, e, len(s)).items()}
     if not n_boot: return est
     _check_boot(n_boot, level)
-    return {k: (est[k], *_percentiles(v, level)) for k, v in _report_resamples(s, c, n_boot, seed).items()}
-
-def _report_resamples(s:np.ndarray, c:np.ndarray, n_boot:int, seed:int) -> dict[str, np.ndarray]:
-    "Every report metric on each of `n_boot` resamples; the resampled indices depend only on (len(s), n_boot, seed)."
-    stats = {}
-    for mb, eb in _resampled_counts(s, c, n_boot, seed):
-        for k, v in _report_from(mb, eb, len(s)).items(): stats.setdefault(k, []).append(v)
-    return {k: np.concatenate(v) for k, v in stats.items()}
+    return {k: (est[k], *_percentiles(v, level)) for k, v in resampled_reports({"": (s, c)}, n_boot, seed, cluster)[""].items()}
 
 
 # %% ../nbs/02_selective.ipynb #baa7310a
 def paired_difference(scores_a:ArrayLike, correct_a:ArrayLike, scores_b:ArrayLike, correct_b:ArrayLike, n_boot:int=1000,
-                      level:float=0.95, seed:int=0) -> dict:
-    "Every `selective_report` metric of model B minus model A on the same test samples: (difference, low, high), paired bootstrap."
+                      level:float=0.95, seed:int=0, cluster:ArrayLike|None=None) -> dict:
+    "Every `selective_report` metric of model B minus model A on the same test samples: (difference, low, high), paired bootstrap (of clusters if given)."
     sa, ca = _inputs(scores_a, correct_a)
     sb, cb = _inputs(scores_b, correct_b)
     if len(sa) != len(sb): raise ValueError(f"paired comparison needs the same test samples: model A has {len(sa)}, model B has {len(sb)}")
     _check_boot(n_boot, level)
     a, b = selective_report(sa, ca), selective_report(sb, cb)
-    ra, rb = _report_resamples(sa, ca, n_boot, seed), _report_resamples(sb, cb, n_boot, seed)
-    return {k: (b[k] - a[k], *_percentiles(rb[k] - ra[k], level)) for k in a}
+    r = resampled_reports({"a": (sa, ca), "b": (sb, cb)}, n_boot, seed, cluster)
+    return {k: (b[k] - a[k], *_percentiles(r["b"][k] - r["a"][k], level)) for k in a}
