@@ -4,17 +4,18 @@
 
 # %% ../nbs/04_calibration.ipynb #7f7d2288
 from __future__ import annotations
+from typing import Callable
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-from .core import (check_correct, check_finite, check_labels, check_logits, check_ndim, check_nonempty, check_same_length,
-                        check_scores, to_numpy)
+from .core import (as_logits, check_correct, check_finite, check_labels, check_logits, check_ndim, check_nonempty,
+                        check_same_length, check_scores, row_chunks, to_numpy)
 from .selective import log_softmax, softmax
 
 # %% auto #0
-__all__ = ['check_probs', 'ece', 'ece_from_confidence', 'reliability', 'nll', 'brier', 'TemperatureScaler']
+__all__ = ['T_BOUNDS', 'check_probs', 'ece', 'ece_from_confidence', 'ece_resampled', 'reliability', 'reliability_from_confidence',
+           'nll', 'brier', 'TemperatureScaler']
 
 # %% ../nbs/04_calibration.ipynb #57be657f
 def check_probs(probs:ArrayLike, name:str="probs", atol:float=1e-4) -> np.ndarray:
@@ -60,19 +61,38 @@ def ece(probs:ArrayLike, labels:ArrayLike, n_bins:int=15) -> float:
     "Expected calibration error with `n_bins` equal-width confidence bins."
     return _ece_from_sums(*_bins(probs, labels, n_bins)[1:])
 
-def ece_from_confidence(confidence:ArrayLike, correct:ArrayLike, n_bins:int=15) -> float:
-    "ECE from confidences in [0, 1] and correctness alone (what a bootstrap over samples needs)."
-    n_bins = _check_n_bins(n_bins)
+def _confidence_correct(confidence:ArrayLike, correct:ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     conf, ok = check_scores(confidence, "confidence"), check_correct(correct)
     check_same_length(confidence=conf, correct=ok)
     if conf.min() < 0 or conf.max() > 1: raise ValueError(f"confidence must lie in [0, 1], found values in [{conf.min():.4g}, {conf.max():.4g}]")
-    return _ece_from_sums(*_bin_sums(conf, ok, n_bins)[1:])
+    return conf, ok
+
+def ece_from_confidence(confidence:ArrayLike, correct:ArrayLike, n_bins:int=15) -> float:
+    "ECE from confidences in [0, 1] and correctness alone (what a bootstrap over samples needs)."
+    n_bins = _check_n_bins(n_bins)
+    return _ece_from_sums(*_bin_sums(*_confidence_correct(confidence, correct), n_bins)[1:])
+
+def ece_resampled(confidence:ArrayLike, correct:ArrayLike, n_bins:int=15) -> Callable[[np.ndarray], np.ndarray]:
+    "A function of bootstrap weights `[b, N]` (how often each sample is drawn) giving each resample's ECE: `resampled_reports(extra=...)`."
+    n_bins = _check_n_bins(n_bins)
+    conf, ok = _confidence_correct(confidence, correct)
+    bins = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], conf, side="left")
+    order = np.argsort(bins, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(bins[order]) != 0])
+    gap = (ok - conf)[order]  # per bin, |Σ w (correct − confidence)| = |#correct − Σ confidence| of the resample
+    return lambda w: np.abs(np.add.reduceat(w[:, order] * gap, starts, axis=1)).sum(1) / w.sum(1)
+
+def _reliability_table(edges, count, n_correct, conf_sum) -> dict[str, np.ndarray]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return dict(edges=edges, accuracy=n_correct / count, confidence=conf_sum / count, count=count)
 
 def reliability(probs:ArrayLike, labels:ArrayLike, n_bins:int=15) -> dict[str, np.ndarray]:
     "Per-bin `edges`, `accuracy`, `confidence` (NaN where a bin is empty) and `count`."
-    edges, count, n_correct, conf_sum = _bins(probs, labels, n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return dict(edges=edges, accuracy=n_correct / count, confidence=conf_sum / count, count=count)
+    return _reliability_table(*_bins(probs, labels, n_bins))
+
+def reliability_from_confidence(confidence:ArrayLike, correct:ArrayLike, n_bins:int=15) -> dict[str, np.ndarray]:
+    "`reliability` from confidences and correctness alone (no `[N,K]` probabilities needed)."
+    return _reliability_table(*_bin_sums(*_confidence_correct(confidence, correct), _check_n_bins(n_bins)))
 
 # %% ../nbs/04_calibration.ipynb #d46637a6
 def nll(logits:ArrayLike, labels:ArrayLike) -> float:
@@ -89,30 +109,68 @@ def brier(probs:ArrayLike, labels:ArrayLike) -> float:
     return float(sq.mean())
 
 # %% ../nbs/04_calibration.ipynb #793abc01
+T_BOUNDS = (1e-3, 1e3)
+
+def _nll_derivatives(v:np.ndarray, y:np.ndarray, beta:float) -> tuple[float, float]:
+    "f'(β) and f''(β) of the mean NLL of softmax(β v), accumulated over float64 row chunks."
+    g = h = 0.0
+    for i, c in row_chunks(v):
+        top = c.max(1)
+        g += float((top - c[np.arange(len(c)), y[i:i + len(c)]]).sum())
+        z = c - top[:, None]
+        w = np.exp(beta * z)
+        s = w.sum(1)
+        w *= z
+        ez = w.sum(1) / s
+        g += float(ez.sum())
+        h += float(((w * z).sum(1) / s - ez ** 2).sum())
+    return g / len(v), h / len(v)
+
+def _newton(v:np.ndarray, y:np.ndarray, beta:float, max_iter:int) -> tuple[float, float|None]:
+    "Minimise the NLL over β = 1/T in the search range from `beta`: (β, the bound if the minimum lies at or beyond it)."
+    lo, hi = 1 / T_BOUNDS[1], 1 / T_BOUNDS[0]      # the bracket of β
+    unchecked = {lo, hi}                           # bounds where the sign of f' has not been seen yet
+    last_step = np.inf
+    for _ in range(max_iter):
+        g, h = _nll_derivatives(v, y, beta)
+        if g == 0: break
+        if g > 0: hi = beta
+        else: lo = beta
+        new = beta - g / h if h > 0 else np.nan
+        if not lo < new < hi or abs(new - beta) > abs(last_step) / 2:  # Newton leaves the bracket or crawls
+            bound = hi if g < 0 else lo
+            if bound in unchecked:                   # is the minimum beyond the search range?
+                unchecked.discard(bound)
+                gb, _ = _nll_derivatives(v, y, bound)
+                if (gb <= 0) if g < 0 else (gb >= 0): return bound, bound
+            new = np.sqrt(lo * hi)                   # bisect in log space
+        last_step, beta = new - beta, new
+        if abs(last_step) <= 1e-10 * beta: break     # T to ~1e-10: f' itself is only known to rounding
+    return beta, None
+
 class TemperatureScaler:
-    "Temperature scaling: one T > 0 fitted by L-BFGS on log T to minimise validation NLL."
+    "Temperature scaling: one T > 0 minimising validation NLL, by safeguarded Newton steps on 1/T over row chunks."
     def __init__(self, max_iter:int=200):
         if not isinstance(max_iter, (int, np.integer)) or max_iter < 1: raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-        self.max_iter, self.temperature = max_iter, None
+        self.max_iter, self.temperature, self.warning = max_iter, None, None
 
     def fit(self, logits:ArrayLike, labels:ArrayLike) -> TemperatureScaler:
-        "Fit T on validation `logits` `[N,K]` and `labels` `[N]`; returns self."
-        v = check_logits(logits)
+        "Fit T on validation `logits` `[N,K]` and `labels` `[N]`; returns self (`.warning` says when the fit is degenerate)."
+        v = as_logits(logits)
         y = check_labels(labels, v.shape[1])
         check_same_length(logits=v, labels=y)
-        v, y = torch.from_numpy(v), torch.from_numpy(y)
-        log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([log_t], lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-10, tolerance_change=1e-14)
-        def closure():
-            opt.zero_grad()
-            loss = F.cross_entropy(v / log_t.exp(), y)
-            loss.backward()
-            return loss
-        opt.step(closure)
-        t = float(log_t.detach().exp())
-        if not np.isfinite(t) or t <= 0: raise ValueError(f"temperature fit diverged (T={t}); are the validation labels separable or constant?")
-        self.temperature = t
+        beta, at_bound = 1.0, None
+        if len(v) > 40_000:  # converge on a strided subsample first: then two or three passes over all rows suffice
+            beta, _ = _newton(v[::len(v) // 20_000], y[::len(v) // 20_000], beta, self.max_iter)
+        beta, at_bound = _newton(v, y, beta, self.max_iter)
+        self.temperature = float(1 / beta)
+        correct = np.concatenate([c.argmax(1) for _, c in row_chunks(v)]) == y
+        problems = ([f"only {len(y)} validation sample"] if len(y) < 2 else []) + \
+                   (["every validation prediction is wrong"] if not correct.any() else []) + \
+                   ([f"T = {self.temperature:g} is at the bound of the search range [{T_BOUNDS[0]:g}, {T_BOUNDS[1]:g}] "
+                     f"(the validation NLL keeps decreasing{' as T shrinks: the predictions are separable' if at_bound == 1 / T_BOUNDS[0] else ' as T grows'})"]
+                    if at_bound is not None else [])
+        self.warning = "; ".join(problems) or None
         return self
 
     def transform(self, logits:ArrayLike) -> np.ndarray:
