@@ -12,14 +12,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from .core import (atomic_write, check_logits, check_labels, check_scores, check_correct, check_same_length, check_in_range, check_finite,
-                   to_numpy)
-from .selective import msp, rc_curve, risk_at_coverage
-from .calibration import ece, reliability
+from .core import (atomic_write, as_logits, row_chunks, check_logits, check_labels, check_scores, check_correct, check_same_length,
+                        check_in_range, check_finite, to_numpy)
+from .selective import msp, max_logit, rc_curve, risk_at_coverage
+from .calibration import ece, ece_from_confidence, reliability, reliability_from_confidence
 
 # %% auto #0
-__all__ = ['save_figure', 'rc_curves', 'max_logit_given_msp', 'plot_max_logit_tables', 'plot_max_logit_given_msp',
-           'gap_at_equal_msp', 'reliability_diagram', 'group_table_at_coverage']
+__all__ = ['save_figure', 'rc_curves', 'max_logit_given_msp', 'max_logit_table', 'plot_max_logit_tables',
+           'plot_max_logit_given_msp', 'gap_at_equal_msp', 'reliability_diagram', 'group_table_at_coverage']
 
 # %% ../nbs/05_plots.ipynb #dde101ac
 def _figure(ncols:int=1, width:float=4.2, height:float=3.4, sharey:bool=False) -> tuple[Figure, np.ndarray]:
@@ -81,12 +81,19 @@ def _window_stats(key:np.ndarray, value:np.ndarray, lo:np.ndarray, hi:np.ndarray
 
 def max_logit_given_msp(logits:Any, labels:Any, width:float=0.05, step:float=0.01, normalise:bool=False) -> pd.DataFrame:
     "Mean ± std of the max logit in sliding MSP windows, for ✓ and ✗ (paper Fig 5/9); `normalise` divides it by the model's mean max logit."
-    v = check_logits(logits)
+    v = as_logits(logits)
     y = check_labels(labels, v.shape[1])
     check_same_length(logits=v, labels=y)
+    return max_logit_table(msp(v), max_logit(v), _argmax(v) == y, width, step, normalise)
+
+def _argmax(v:np.ndarray) -> np.ndarray: return np.concatenate([c.argmax(1) for _, c in row_chunks(v)])
+
+def max_logit_table(msp_prob:Any, top:Any, correct:Any, width:float=0.05, step:float=0.01, normalise:bool=False) -> pd.DataFrame:
+    "`max_logit_given_msp` from the per-sample MSP, max logit and correctness (what a report keeps of the logits)."
+    p, top, correct = check_scores(msp_prob, "msp"), check_scores(top, "max logit"), check_correct(correct)
+    check_same_length(msp=p, max_logit=top, correct=correct)
     check_in_range(width, "width", 0, 1, low_open=True)
     check_in_range(step, "step", 0, 1, low_open=True)
-    p, top, correct = msp(v), v.max(1), v.argmax(1) == y
     if normalise: top = top / top.mean()  # one scale per model: the windows and the ✓/✗ split are unchanged
     centres = np.arange(width / 2, 1 - width / 2 + 1e-12, step)
     frames = []
@@ -162,12 +169,13 @@ def gap_at_equal_msp(values:Any, log_msp:Any, correct:Any, width:float=0.1, min_
 # %% ../nbs/05_plots.ipynb #e1c0b3dd
 def reliability_diagram(models:Mapping[str, tuple[Any, Any]], n_bins:int=15, title:str="Reliability",
                         path:str|Path|None=None) -> Figure:
-    "Side-by-side reliability diagrams (one per name -> (probs, labels)), each titled with its ECE."
+    "Side-by-side reliability diagrams (one per name -> (probs [N,K], labels) or (confidence [N], correct)), each titled with its ECE."
     models = _pairs(models, "probs and labels")
     fig, axes = _figure(ncols=len(models), width=3.4, height=3.4, sharey=True)
     blue, red = sns.color_palette("colorblind")[0], sns.color_palette("colorblind")[3]
     for ax, (name, (probs, labels)) in zip(axes, models.items()):
-        table = reliability(probs, labels, n_bins=n_bins)
+        by_confidence = np.ndim(probs) == 1  # (confidence, correct): what a report keeps of the probabilities
+        table = (reliability_from_confidence if by_confidence else reliability)(probs, labels, n_bins=n_bins)
         edges = table["edges"]
         filled = np.asarray(table["count"]) > 0
         left, w = edges[:-1][filled], np.diff(edges)[filled]
@@ -177,7 +185,7 @@ def reliability_diagram(models:Mapping[str, tuple[Any, Any]], n_bins:int=15, tit
                edgecolor=red, lw=0.8, label="gap to confidence")
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (max probability)", ylabel="accuracy",
-               title=f"{name}: ECE {100 * ece(probs, labels, n_bins=n_bins):.2f}%")
+               title=f"{name}: ECE {100 * (ece_from_confidence if by_confidence else ece)(probs, labels, n_bins=n_bins):.2f}%")
         ax.legend(loc="upper left", fontsize="small")
     fig.suptitle(title)
     if path is not None: save_figure(fig, path)
