@@ -4,18 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #455a22ec
 from __future__ import annotations
-import os, sys, json, random, tempfile, contextlib, time, zipfile
+import os, sys, json, random, shutil, tempfile, contextlib, time, zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 # %% auto #0
-__all__ = ['SMALL_MODEL_FLOPS', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy', 'configure_threads',
-           'atomic_write', 'atomic_save', 'save_json', 'save_text', 'save_npz', 'to_numpy', 'check_finite',
-           'check_nonempty', 'check_ndim', 'as_logits', 'check_logits', 'row_chunks', 'check_scores', 'check_labels',
-           'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info', 'available_memory',
-           'check_memory']
+__all__ = ['SMALL_MODEL_FLOPS', 'LOGIT_LIMIT', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy',
+           'configure_threads', 'atomic_write', 'atomic_folder', 'check_out_folder', 'atomic_save', 'save_json',
+           'save_text', 'save_npz', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'as_logits', 'plain',
+           'check_logits', 'row_chunks', 'check_scores', 'check_labels', 'check_correct', 'check_same_length',
+           'check_in_range', 'check_file', 'npz_array_info', 'available_memory', 'check_memory']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -101,6 +101,40 @@ def atomic_write(path:str|Path, binary:bool=True) -> Iterator[Any]:
         try: os.fsync(dfd)
         finally: os.close(dfd)
 
+@contextlib.contextmanager
+def atomic_folder(path:str|Path) -> Iterator[Path]:
+    "Yield a new temporary folder next to `path`; on success it replaces `path` as a whole, on failure it is removed and `path` is untouched."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.new-"))
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+        old = None
+        if path.exists():  # two renames: at every moment either the old or the new folder is complete on disk
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
+
+def check_out_folder(path:str|Path, flag:str="--out", owned:Callable[[Path], bool]|None=None) -> Path:
+    "Check before any work that `path` can become an output folder: not a file, creatable and writable, and (if it exists) empty or `owned`."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise ValueError(f"{flag} {path}: is a file, not a folder")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if not path.exists() and (parent is None or not parent.is_dir()): raise ValueError(f"{flag} {path}: cannot be created ({parent} is a file)")
+    probe = path if path.exists() else parent
+    if not os.access(probe, os.W_OK | os.X_OK): raise ValueError(f"{flag} {path}: no permission to write in {probe}")
+    if not os.access(path.absolute().parent if path.absolute().parent.exists() else parent, os.W_OK):
+        raise ValueError(f"{flag} {path}: no permission to write in {path.absolute().parent}")
+    if path.exists() and any(path.iterdir()) and not (owned and owned(path)):
+        example = sorted(p.name for p in path.iterdir())[0]
+        raise ValueError(f"{flag} {path}: holds files that are not an lsfix report (e.g. {example}); choose a new or empty folder")
+    return path
+
 def atomic_save(obj:Any, path:str|Path) -> Path:
     "`torch.save` `obj` to `path` atomically (temp file, fsync, rename)."
     import torch
@@ -172,6 +206,8 @@ def check_ndim(arr:np.ndarray, ndim:int, name:str, shape_hint:str) -> np.ndarray
     return arr
 
 # %% ../nbs/00_core.ipynb #75add77d
+LOGIT_LIMIT = 1e150  # squared, still finite in float64: every score and the temperature fit stay exact
+
 def as_logits(logits:Any, name:str="logits") -> np.ndarray:
     "Validate logits `[N,K]` (real numbers, N ≥ 1, K ≥ 2, finite) and return them as stored (float16/32/64), without a copy."
     arr = to_numpy(logits, name)
@@ -180,7 +216,18 @@ def as_logits(logits:Any, name:str="logits") -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating): arr = arr.astype(np.float64)
     check_nonempty(check_ndim(arr, 2, name, "[N, K]"), name)
     if arr.shape[1] < 2: raise ValueError(f"{name}: need at least 2 classes, got K={arr.shape[1]}")
-    return check_finite(arr, name)
+    check_finite(arr, name)
+    rows = max(1, 2**20 // arr.shape[1])
+    big = max(float(np.abs(arr[i:i + rows]).max()) for i in range(0, len(arr), rows)) if np.finfo(arr.dtype).max > LOGIT_LIMIT else 0.0
+    if big > LOGIT_LIMIT: raise ValueError(f"{name}: values as large as {big:g} in magnitude; logits beyond ±{LOGIT_LIMIT:g} overflow the float64 softmax (not a model's output?)")
+    return arr
+
+def plain(x:Any) -> str:
+    "A number as people write it (`0.5`, `3`, `nan`), not as its repr (`np.float64(0.5)`); anything else as `repr`."
+    if isinstance(x, (bool, np.bool_)): return str(bool(x))
+    if isinstance(x, (int, np.integer)): return str(int(x))
+    if isinstance(x, (float, np.floating)): return f"{float(x):g}" if abs(float(x)) >= 1e6 or 0 < abs(float(x)) < 1e-4 else repr(float(x))
+    return repr(x)
 
 def check_logits(logits:Any, name:str="logits") -> np.ndarray:
     "Validate logits `[N,K]` (N ≥ 1, K ≥ 2, finite) and return them as float64 NumPy."
@@ -230,7 +277,7 @@ def check_in_range(x:float, name:str, low:float, high:float, low_open:bool=False
     ok_low = x > low if low_open else x >= low
     ok_high = x < high if high_open else x <= high
     if not (np.isfinite(x) and ok_low and ok_high):
-        raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {x!r}")
+        raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, got {plain(x)}")
     return float(x)
 
 def check_file(path:str|Path, name:str="file") -> Path:

@@ -11,10 +11,16 @@ from typing import Any, Iterable
 import numpy as np
 
 from .core import as_logits, check_labels, check_same_length, check_file, check_in_range, row_chunks, save_json
-from .losses import norm_ratio
 from .selective import msp, aurc, augrc, eaurc, _softmax_parts
 
 _all_ = ["norm_ratio"]  # re-exported from lsfix.losses, which owns it
+
+def __getattr__(name:str) -> Any:
+    "`norm_ratio` is imported on first use: lsfix.losses needs torch, which the evaluation does not."
+    if name == "norm_ratio":
+        from lsfix.losses import norm_ratio
+        return norm_ratio
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
 __all__ = ['logit_norm_grid', 'logit_norm_score', 'synthetic_logits', 'LogitNorm', 'norm_ratio']
