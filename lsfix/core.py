@@ -13,9 +13,9 @@ import numpy as np
 # %% auto #0
 __all__ = ['SMALL_MODEL_FLOPS', 'LOGIT_LIMIT', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy',
            'configure_threads', 'atomic_write', 'atomic_folder', 'check_out_folder', 'atomic_save', 'save_json',
-           'save_text', 'save_npz', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'as_logits', 'plain',
-           'check_logits', 'row_chunks', 'check_scores', 'check_labels', 'check_correct', 'check_same_length',
-           'check_in_range', 'check_file', 'npz_array_info', 'available_memory', 'check_memory']
+           'save_text', 'save_npz', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'as_logits',
+           'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores', 'check_labels', 'check_correct',
+           'check_same_length', 'check_in_range', 'check_file', 'npz_array_info', 'available_memory', 'check_memory']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -216,7 +216,10 @@ def as_logits(logits:Any, name:str="logits") -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating): arr = arr.astype(np.float64)
     check_nonempty(check_ndim(arr, 2, name, "[N, K]"), name)
     if arr.shape[1] < 2: raise ValueError(f"{name}: need at least 2 classes, got K={arr.shape[1]}")
-    check_finite(arr, name)
+    return check_finite(arr, name)
+
+def check_logit_range(arr:np.ndarray, name:str="logits") -> np.ndarray:
+    "Raise if validated logits exceed ±LOGIT_LIMIT (their softmax, temperature fit and norms would overflow in float64)."
     rows = max(1, 2**20 // arr.shape[1])
     big = max(float(np.abs(arr[i:i + rows]).max()) for i in range(0, len(arr), rows)) if np.finfo(arr.dtype).max > LOGIT_LIMIT else 0.0
     if big > LOGIT_LIMIT: raise ValueError(f"{name}: values as large as {big:g} in magnitude; logits beyond ±{LOGIT_LIMIT:g} overflow the float64 softmax (not a model's output?)")
