@@ -221,7 +221,7 @@ def as_logits(logits:Any, name:str="logits") -> np.ndarray:
 def check_logit_range(arr:np.ndarray, name:str="logits") -> np.ndarray:
     "Raise if validated logits exceed ±LOGIT_LIMIT (their softmax, temperature fit and norms would overflow in float64)."
     rows = max(1, 2**20 // arr.shape[1])
-    big = max(float(np.abs(arr[i:i + rows]).max()) for i in range(0, len(arr), rows)) if np.finfo(arr.dtype).max > LOGIT_LIMIT else 0.0
+    big = max(float(np.abs(arr[i:i + rows]).max()) for i in range(0, len(arr), rows)) if float(np.finfo(arr.dtype).max) > LOGIT_LIMIT else 0.0
     if big > LOGIT_LIMIT: raise ValueError(f"{name}: values as large as {big:g} in magnitude; logits beyond ±{LOGIT_LIMIT:g} overflow the float64 softmax (not a model's output?)")
     return arr
 

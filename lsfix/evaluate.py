@@ -4,115 +4,174 @@
 
 # %% ../nbs/14_evaluate.ipynb #03ffa16f
 from __future__ import annotations
-import io, json, sys
+import io, json, sys, warnings, zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 from fastcore.script import call_parse, Param
-from tqdm.auto import tqdm
 
 import lsfix
-from .core import check_file, check_logits, check_labels, check_same_length, check_in_range, to_numpy, save_text, atomic_write
-from .selective import msp, max_logit, neg_entropy, margin, neg_energy, doctor, softmax, selective_report, bootstrap_ci, paired_difference
-from .calibration import ece, ece_from_confidence, TemperatureScaler
-from .logitnorm import LogitNorm, _check_ps
-from .plots import rc_curves, plot_max_logit_given_msp, reliability_diagram, group_table_at_coverage
+from .core import (as_logits, check_file, check_labels, check_same_length, check_in_range, check_logit_range, check_memory,
+                   check_out_folder, atomic_folder, npz_array_info, row_chunks, to_numpy, plain)
+from .selective import SCORE_NAMES, _chunk_scores, _percentiles, resampled_reports, selective_report
+from .calibration import ece_from_confidence, ece_resampled, TemperatureScaler
+from .logitnorm import LogitNorm, _check_ps, _grid_chunk
+if TYPE_CHECKING: import pandas as pd
+# pandas, tqdm and the plotting stack are imported where they are used: `lsfix-eval --help` answers at once
 
 # %% auto #0
-__all__ = ['SCORES', 'COLUMNS', 'PAIRED_SCORES', 'PAIRED_METRICS', 'load_logits', 'evaluate_model', 'evaluate_files',
-           'report_table', 'add_paired_differences', 'paired_table', 'jsonable', 'markdown_table', 'build_figures',
-           'render_markdown', 'write_report', 'main']
+__all__ = ['SCORES', 'PAIRED_SCORES', 'PAIRED_METRICS', 'COLUMNS', 'REPORT_FILES', 'load_logits', 'fit_validation',
+           'evaluate_model', 'evaluate_files', 'report_table', 'add_paired_differences', 'paired_table', 'figure_slugs',
+           'jsonable', 'markdown_table', 'build_figures', 'render_markdown', 'is_report_folder', 'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
-def load_logits(path:str|Path) -> dict:
-    "Read and validate a logits `.npz` (design §5): dict with name, path, logits, labels, group (or None), meta."
+def _bytes_needed(shape:tuple[int, ...], dtype:np.dtype) -> int:
+    "Memory to evaluate a logits array: the array as stored, ~40 float64 per sample (scores, p grid, …) and the chunks."
+    return int(np.prod(shape)) * dtype.itemsize + 40 * 8 * shape[0] + 2**27
+
+def load_logits(path:str|Path, logits:bool=True) -> dict:
+    "Read and validate a logits `.npz` (design §5): dict with name, path, logits (None if `logits=False`), shape, labels, group, image_id, meta."
     path = check_file(path, "logits file")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f: head = f.read(6)
+        hint = "a .npy file: save logits and labels together with np.savez" if head == b"\x93NUMPY" else "not a zip archive"
+        raise ValueError(f"{path}: not an .npz archive ({hint})")
     try:
-        with np.load(path, allow_pickle=False) as z: data = {k: z[k] for k in z.files}
-    except Exception as e: raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
-    missing = [k for k in ("logits", "labels") if k not in data]
-    if missing: raise ValueError(f"{path}: missing key(s) {missing}; a logits file needs 'logits' [N,K] and 'labels' [N] (found {sorted(data)})")
-    logits = check_logits(data["logits"], f"{path}: logits")
-    labels = check_labels(data["labels"], logits.shape[1], f"{path}: labels")
-    check_same_length(**{f"{path}: logits": logits, "labels": labels})
-    group = None
-    if "group" in data:
-        group = to_numpy(data["group"], f"{path}: group")
-        if group.ndim != 1 or group.size == 0: raise ValueError(f"{path}: group: expected a non-empty 1-D array [N], got shape {group.shape}")
-        check_same_length(**{f"{path}: group": group, "labels": labels})
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            missing = [k for k in ("logits", "labels") if k not in keys]
+            if missing: raise ValueError(f"{path}: missing key(s) {missing}; a logits file needs 'logits' [N,K] and 'labels' [N] (found {sorted(keys)})")
+            shape, dtype = npz_array_info(path, "logits")
+            if len(shape) != 2: raise ValueError(f"{path}: logits: expected a 2-D array [N, K], got shape {shape}")
+            if dtype == bool or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+                raise ValueError(f"{path}: logits: expected real numbers, got dtype {dtype}")
+            check_memory(_bytes_needed(shape, dtype), f"{path}: logits {list(shape)} ({dtype})")
+            data = {k: z[k] for k in keys - {"logits"}}
+            if logits: data["logits"] = z["logits"]
+    except ValueError as e:
+        if "allow_pickle" in str(e): raise ValueError(f"{path}: holds Python objects (pickled arrays), which lsfix does not load") from None
+        raise
+    except (OSError, zipfile.BadZipFile, EOFError) as e: raise ValueError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e})") from None
+    v = None
+    if logits: v = check_logit_range(as_logits(data["logits"], f"{path}: logits"), f"{path}: logits")
+    elif 0 in shape or shape[1] < 2: raise ValueError(f"{path}: logits: need N ≥ 1 samples and K ≥ 2 classes, got shape {shape}")
+    labels = check_labels(data["labels"], shape[1], f"{path}: labels")
+    check_same_length(**{f"{path}: logits": np.empty(shape[0]), "labels": labels})
+    extra = {}
+    for key in ("group", "image_id"):
+        if key not in data: continue
+        arr = to_numpy(data[key], f"{path}: {key}")
+        if arr.ndim != 1 or arr.size == 0: raise ValueError(f"{path}: {key}: expected a non-empty 1-D array [N], got shape {arr.shape}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all(): raise ValueError(f"{path}: {key}: {int((~np.isfinite(arr)).sum())} NaN or inf value(s)")
+        check_same_length(**{f"{path}: {key}": arr, "labels": labels})
+        extra[key] = arr
     meta = {}
     if "meta" in data:
         try: meta = json.loads(str(data["meta"]))
         except json.JSONDecodeError as e: raise ValueError(f"{path}: meta is not valid JSON ({e})") from None
         if not isinstance(meta, dict): raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
-    return {"name": path.stem, "path": str(path), "logits": logits, "labels": labels, "group": group, "meta": meta}
+    return {"name": path.stem, "path": str(path), "logits": v, "shape": tuple(shape), "labels": labels,
+            "group": extra.get("group"), "image_id": extra.get("image_id"), "meta": meta}
 
 # %% ../nbs/14_evaluate.ipynb #2bd732f7
-SCORES = {"MSP": lambda v: msp(v, log=True), "max logit": max_logit, "entropy": neg_entropy, "margin": margin,
-          "energy": neg_energy, "DOCTOR": doctor}
+SCORES = SCORE_NAMES + ("logit-norm",)
+PAIRED_SCORES, PAIRED_METRICS = ("MSP", "logit-norm"), ("error", "aurc", "eaurc", "augrc")
 
-def _ece_ci(probs:np.ndarray, labels:np.ndarray, n_boot:int, seed:int) -> list[float]:
-    "ECE as [estimate, low, high]; the bootstrap resamples (confidence, correct), which is all ECE depends on."
-    est = float(ece(probs, labels))
-    if not n_boot: return [est, est, est]
-    _, low, high = bootstrap_ci(ece_from_confidence, probs.max(1), probs.argmax(1) == labels, n_boot=n_boot, seed=seed)
-    return [est, low, high]
+def fit_validation(val:dict, ps:Sequence[float]=range(1, 11)) -> tuple[LogitNorm, TemperatureScaler]:
+    "Logit-norm's p and the temperature, fitted on a loaded validation file."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a degenerate fit is reported by the scaler's warning
+        return LogitNorm(ps=ps).fit(val["logits"], val["labels"]), TemperatureScaler().fit(val["logits"], val["labels"])
+
+def _one_pass(v:np.ndarray, y:np.ndarray, temperature:float|None, ln:LogitNorm|None) -> dict[str, np.ndarray]:
+    "Every score (logit-norm's too), the correctness and the ECE inputs (with and without temperature) from one pass over row chunks."
+    out = {k: np.empty(len(v)) for k in SCORE_NAMES + ("conf", "conf_t", "logit-norm")}
+    pred, pred_p = np.empty(len(v), dtype=np.int64), np.empty(len(v), dtype=np.int64)
+    for i, c in row_chunks(v):
+        rows = slice(i, i + len(c))
+        scores, p = _chunk_scores(c)
+        for k, s in scores.items(): out[k][rows] = s
+        pred[rows], pred_p[rows], out["conf"][rows] = c.argmax(1), p.argmax(1), p.max(1)
+        if temperature is not None: out["conf_t"][rows] = 1 / np.exp((c - c.max(1, keepdims=True)) / temperature).sum(1)
+        if ln is not None and ln.p is not None: out["logit-norm"][rows] = _grid_chunk(c, np.array([ln.p]), np.zeros(1, int), ln.centre)[0]
+    out["correct"], out["correct_p"] = pred == y, pred_p == y
+    return out
 
 def evaluate_model(test:dict, val:dict|None=None, n_boot:int=1000, seed:int=0, ps:Sequence[float]=range(1, 11),
-                   coverage:float=0.1, level:float=0.95, progress:bool|None=None) -> dict:
-    "Every score's selective metrics with bootstrap CIs, logit-norm and temperature fitted on `val`, ECE, group tables."
-    v, y = test["logits"], test["labels"]
-    if val is not None and val["logits"].shape[1] != v.shape[1]:
-        raise ValueError(f"{val['path']}: K={val['logits'].shape[1]} classes but the paired test file {test['path']} has K={v.shape[1]}")
-    correct = v.argmax(1) == y
-    scores = {name: f(v) for name, f in SCORES.items()}
-    ln = temperature = None
-    if val is not None:
-        ln = LogitNorm(ps=ps).fit(val["logits"], val["labels"])
-        scores["logit-norm"] = ln.score(v)
-        temperature = TemperatureScaler().fit(val["logits"], val["labels"])
-    bar = tqdm(scores.items(), desc=f"{test['name']}: bootstrap", unit="score", leave=False, disable=None if progress is None else not progress, file=sys.stderr)
-    metrics = {name: selective_report(s, correct, n_boot=n_boot, level=level, seed=seed) for name, s in bar}
-    if not n_boot: metrics = {name: {k: (x, x, x) for k, x in m.items()} for name, m in metrics.items()}
-    calibration = {"ece": _ece_ci(softmax(v), y, n_boot, seed), "temperature": None, "ece_temperature": None}
-    if temperature is not None:
-        calibration["temperature"] = float(temperature.temperature)
-        calibration["ece_temperature"] = _ece_ci(softmax(temperature.transform(v)), y, n_boot, seed)
+                   coverage:float=0.1, level:float=0.95, progress:bool|None=None,
+                   fitted:tuple[LogitNorm, TemperatureScaler]|None=None) -> dict:
+    "Every score's selective metrics with bootstrap CIs, logit-norm and temperature fitted on `val` (or given as `fitted`), ECE, group tables."
+    v, y, K = test["logits"], test["labels"], test["shape"][1]
+    if val is not None and val["shape"][1] != K:
+        raise ValueError(f"{val['path']}: K={val['shape'][1]} classes but the paired test file {test['path']} has K={K}")
+    if val is not None and fitted is None: fitted = fit_validation(val, ps)
+    ln, ts = fitted or (None, None)
+    one = _one_pass(v, y, None if ts is None else ts.temperature, ln)
+    scores, correct = {k: one[k] for k in SCORE_NAMES}, one["correct"]
+    if ln is not None: scores["logit-norm"] = scores["MSP"] if ln.p is None else one["logit-norm"]  # MSP on fallback
+    cluster = test.get("image_id")
+    ece_inputs = {"ece": (one["conf"], one["correct_p"])}
+    if ts is not None: ece_inputs["ece_temperature"] = (one["conf_t"], correct)
+    calibration = {k: [ece_from_confidence(*a)] * 3 for k, a in ece_inputs.items()}
+    metrics = {k: {m: (x, x, x) for m, x in selective_report(s, correct).items()} for k, s in scores.items()}
+    resamples = None
+    if n_boot:
+        resamples = resampled_reports({k: (s, correct) for k, s in scores.items()}, n_boot, seed, cluster,
+                                      extra={k: ece_resampled(*a) for k, a in ece_inputs.items()})
+        metrics = {k: {m: (x[0], *_percentiles(resamples[k][m], level)) for m, x in d.items()} for k, d in metrics.items()}
+        calibration = {k: [x[0], *_percentiles(resamples[k][k], level)] for k, x in calibration.items()}
+    calibration = {"ece": calibration["ece"], "temperature": None if ts is None else ts.temperature,
+                   "temperature_warning": None if ts is None else ts.warning, "ece_temperature": calibration.get("ece_temperature")}
     groups = None
     if test["group"] is not None:
+        from lsfix.plots import group_table_at_coverage
         names = {int(k) if str(k).lstrip("-").isdigit() else k: n for k, n in test["meta"].get("group_names", {}).items()}
         groups = {name: group_table_at_coverage(scores[name], correct, test["group"], coverage, names)
                   for name in ("MSP", "logit-norm") if name in scores}
+    units = "sample" if cluster is None else "image"
     return {"name": test["name"], "test": test["path"], "val": None if val is None else val["path"], "meta": test["meta"],
-            "n": len(y), "num_classes": v.shape[1], "metrics": metrics, "calibration": calibration,
+            "n": len(y), "num_classes": K, "bootstrap": {"unit": units, "count": len(y) if cluster is None else len(np.unique(cluster)),
+                                                        "n_boot": n_boot, "seed": seed, "level": level},
+            "metrics": metrics, "calibration": calibration,
             "logit_norm": None if ln is None else ln.state(), "coverage": coverage, "groups": groups,
-            "_scores": scores, "_correct": correct, "_logits": v, "_labels": y,
-            "_probs_t": None if temperature is None else softmax(temperature.transform(v))}
+            "_scores": scores, "_correct": correct, "_labels": y, "_cluster": cluster,
+            "_reliability": {"softmax": (one["conf"], one["correct_p"]),
+                             **({} if ts is None else {f"T = {ts.temperature:.2f}": (one["conf_t"], correct)})},
+            "_resamples": None if resamples is None else {k: resamples[k] for k in PAIRED_SCORES if k in resamples}}
 
 # %% ../nbs/14_evaluate.ipynb #019d6170
+def _unique_names(records:Sequence[dict]) -> None:
+    "Give files with the same stem distinct display names (`test`, `test#2`)."
+    seen = {}
+    for t in records:
+        seen[t["name"]] = seen.get(t["name"], 0) + 1
+        if seen[t["name"]] > 1: t["name"] = f"{t['name']}#{seen[t['name']]}"
+
 def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_boot:int=1000, seed:int=0,
                    ps:Sequence[float]|None=None, coverage:float=0.1, progress:bool|None=None) -> list[dict]:
-    "Load and check all files first, then `evaluate_model` each test file with its positional validation file."
+    "Check every file (all but the logits values) first, then load and evaluate one model at a time: validation fits, then the test pass."
     if not test: raise ValueError("--test: need at least one logits file")
     val = list(val or [])
     if val and len(val) != len(test): raise ValueError(f"--val: got {len(val)} file(s) for {len(test)} test file(s); pair them by position")
     try: ps = _check_ps(range(1, 11) if ps is None else ps)
     except ValueError as e: raise ValueError(f"--ps: {e}") from None
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0: raise ValueError(f"--n_boot must be a non-negative integer, got {n_boot!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0: raise ValueError(f"--n_boot must be a non-negative integer, got {plain(n_boot)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"--seed must be a non-negative integer, got {plain(seed)}")
     check_in_range(coverage, "--coverage", 0, 1, low_open=True)
-    tests, vals = [load_logits(p) for p in test], [load_logits(p) for p in val]
+    tests, vals = [load_logits(p, logits=False) for p in test], [load_logits(p, logits=False) for p in val]
     for t, v in zip(tests, vals):
-        if v["logits"].shape[1] != t["logits"].shape[1]:
-            raise ValueError(f"{v['path']}: K={v['logits'].shape[1]} classes but the paired test file {t['path']} has K={t['logits'].shape[1]}")
-    seen = {}
-    for t in tests:  # unique display names, also for files with the same stem in different folders
-        seen[t["name"]] = seen.get(t["name"], 0) + 1
-        if seen[t["name"]] > 1: t["name"] = f"{t['name']}#{seen[t['name']]}"
-    pairs = list(zip(tests, vals or [None] * len(tests)))
-    bar = tqdm(pairs, desc="evaluating", unit="model", disable=None if progress is None else not progress, file=sys.stderr)
-    results = [evaluate_model(t, v, n_boot, seed, ps, coverage, progress=progress) for t, v in bar]
+        if v["shape"][1] != t["shape"][1]:
+            raise ValueError(f"{v['path']}: K={v['shape'][1]} classes but the paired test file {t['path']} has K={t['shape'][1]}")
+    _unique_names(tests)
+    from tqdm.auto import tqdm
+    results = []
+    for t, v in tqdm(list(zip(tests, vals or [None] * len(tests))), desc="evaluating", unit="model", file=sys.stderr,
+                     disable=None if progress is None else not progress):
+        fitted = None
+        if v is not None:  # one file in memory at a time: the validation fits, then the test pass
+            fitted = fit_validation({**v, "logits": load_logits(v["path"])["logits"]}, ps)
+        results.append(evaluate_model({**t, "logits": load_logits(t["path"])["logits"]}, v, n_boot, seed, ps, coverage, fitted=fitted))
     add_paired_differences(results, n_boot, seed)
     return results
 
@@ -129,6 +188,7 @@ def _cell(values:Sequence[float]|None, scale:float) -> str:
 
 def report_table(result:dict) -> pd.DataFrame:
     "One model's metrics as display strings: rows are scores, columns the metrics (with CIs), ECE on the MSP row."
+    import pandas as pd
     cal = result["calibration"]
     rows = {}
     for name, m in result["metrics"].items():
@@ -141,27 +201,34 @@ def report_table(result:dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T.rename_axis("score")
 
 # %% ../nbs/14_evaluate.ipynb #0125349c
-PAIRED_SCORES, PAIRED_METRICS = ("MSP", "logit-norm"), ("error", "aurc", "eaurc", "augrc")
+def _same_test_set(a:dict, b:dict) -> str|None:
+    "Why two results cannot be compared sample by sample, or None."
+    if not np.array_equal(a["_labels"], b["_labels"]): return f"its test labels differ from those of {a['name']} (not the same test set)"
+    if (a["_cluster"] is None) != (b["_cluster"] is None) or (a["_cluster"] is not None and not np.array_equal(a["_cluster"], b["_cluster"])):
+        return f"its image_id differs from that of {a['name']}"
+    return None
 
 def add_paired_differences(results:Sequence[dict], n_boot:int=1000, seed:int=0) -> None:
-    "Set `paired` on every model after the first: its metric differences from the first model, with paired bootstrap CIs."
+    "Set `paired` on every model after the first: its metric differences from the first model, with paired bootstrap CIs (the models' own resamples)."
     if not results: return
     ref = results[0]
     for r in results[1:]:
-        r["paired"] = None
-        if not np.array_equal(r["_labels"], ref["_labels"]): continue
+        r["paired"], r["paired_skipped"] = None, _same_test_set(ref, r)
+        if r["paired_skipped"]: continue
         diffs = {}
-        for score in (k for k in PAIRED_SCORES if k in r["_scores"] and k in ref["_scores"]):
-            args = (ref["_scores"][score], ref["_correct"], r["_scores"][score], r["_correct"])
-            if n_boot: d = paired_difference(*args, n_boot=n_boot, seed=seed)
-            else: d = {k: (x, x, x) for k, x in ((k, selective_report(*args[2:])[k] - selective_report(*args[:2])[k]) for k in PAIRED_METRICS)}
-            diffs[score] = {k: d[k] for k in PAIRED_METRICS}
+        for score in (k for k in PAIRED_SCORES if k in r["metrics"] and k in ref["metrics"]):
+            d = {k: r["metrics"][score][k][0] - ref["metrics"][score][k][0] for k in PAIRED_METRICS}
+            if n_boot and r["_resamples"] and ref["_resamples"]:  # the same draws for every model: the differences are paired
+                d = {k: (x, *_percentiles(r["_resamples"][score][k] - ref["_resamples"][score][k], r["bootstrap"]["level"])) for k, x in d.items()}
+            else: d = {k: (x, x, x) for k, x in d.items()}
+            diffs[score] = d
         r["paired"] = {"reference": ref["name"], "scores": diffs}
 
 
 # %% ../nbs/14_evaluate.ipynb #737ab158
 def paired_table(results:Sequence[dict]) -> pd.DataFrame|None:
     "Display table of the paired differences (model − reference) with CIs, or None if no model has one."
+    import pandas as pd
     rows = {f"{r['name']} − {r['paired']['reference']}, {score}": {f"Δ {COLUMNS[k][0]}": _cell(v, COLUMNS[k][1]) for k, v in d.items()}
             for r in results if r.get("paired") for score, d in r["paired"]["scores"].items()}
     return pd.DataFrame(rows).T.rename_axis("comparison") if rows else None
@@ -169,11 +236,22 @@ def paired_table(results:Sequence[dict]) -> pd.DataFrame|None:
 # %% ../nbs/14_evaluate.ipynb #9c11207b
 def _slug(name:str) -> str: return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
+def figure_slugs(names:Sequence[str]) -> dict[str, str]:
+    "A distinct file-name part per model name: `rc_<slug>.png` never collides, also with `rc_models.png`."
+    taken, out = {"models"}, {}
+    for name in names:
+        base = slug = _slug(name)
+        k = 2
+        while slug.lower() in taken: slug, k = f"{base}-{k}", k + 1
+        taken.add(slug.lower()); out[name] = slug
+    return out
+
 def jsonable(x:Any) -> Any:
     "Tuples to lists, DataFrames to records, NaN to None, private keys dropped: strict JSON."
+    pd = sys.modules.get("pandas")
     if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
     if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
-    if isinstance(x, pd.DataFrame): return jsonable(x.reset_index().to_dict("records"))
+    if pd is not None and isinstance(x, pd.DataFrame): return jsonable(x.reset_index().to_dict("records"))
     if isinstance(x, np.integer): return int(x)
     if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
     return x
@@ -191,16 +269,15 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 def build_figures(results:Sequence[dict]) -> dict[str, bytes]:
-    "Every report figure as PNG bytes, by file name."
-    figs = {}
+    "Every report figure as PNG bytes, by file name (built from the kept `[N]` vectors: no logits needed)."
+    from lsfix.plots import rc_curves, plot_max_logit_tables, max_logit_table, reliability_diagram
+    figs, slugs = {}, figure_slugs([r["name"] for r in results])
     for r in results:
-        slug = _slug(r["name"])
-        figs[f"rc_{slug}.png"] = _png(rc_curves({k: (s, r["_correct"]) for k, s in r["_scores"].items()}, log_y=True,
-                                                title=f"Risk–coverage: {r['name']}"))
-        panels = {"softmax": (softmax(r["_logits"]), r["_labels"])}
-        if r["_probs_t"] is not None: panels[f"T = {r['calibration']['temperature']:.2f}"] = (r["_probs_t"], r["_labels"])
-        figs[f"reliability_{slug}.png"] = _png(reliability_diagram(panels, title=f"Reliability: {r['name']}"))
-    figs["max_logit_given_msp.png"] = _png(plot_max_logit_given_msp({r["name"]: (r["_logits"], r["_labels"]) for r in results}))
+        figs[f"rc_{slugs[r['name']]}.png"] = _png(rc_curves({k: (s, r["_correct"]) for k, s in r["_scores"].items()}, log_y=True,
+                                                           title=f"Risk–coverage: {r['name']}"))
+        figs[f"reliability_{slugs[r['name']]}.png"] = _png(reliability_diagram(r["_reliability"], title=f"Reliability: {r['name']}"))
+    tables = {r["name"]: max_logit_table(np.exp(r["_scores"]["MSP"]), r["_scores"]["max logit"], r["_correct"]) for r in results}
+    figs["max_logit_given_msp.png"] = _png(plot_max_logit_tables(tables))
     if len(results) > 1:
         curves = {f"{r['name']}, {k}": (r["_scores"][k], r["_correct"]) for r in results for k in ("MSP", "logit-norm") if k in r["_scores"]}
         figs["rc_models.png"] = _png(rc_curves(curves, log_y=True, title="Risk–coverage: models"))
@@ -220,9 +297,15 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
         lines += [f"## Paired differences against {results[0]['name']}", "",
                   "Model minus reference on the same test samples, with paired 95% bootstrap intervals (an interval "
                   "excluding 0 is a difference the test set resolves).", "", markdown_table(paired), ""]
+    skipped = [f"- {r['name']}: not compared with {results[0]['name']}: {r['paired_skipped']}." for r in results if r.get("paired_skipped")]
+    if skipped: lines += ["Paired comparisons left out:", ""] + skipped + [""]
+    slugs = figure_slugs([r["name"] for r in results])
     for r in results:
+        boot = r["bootstrap"]
+        unit = (f" Intervals resample whole images ({boot['count']} images; pixels of one image are not independent)."
+                if boot["unit"] == "image" else "")
         lines += [f"## {r['name']}", "", f"Test: `{r['test']}` ({r['n']} samples, K = {r['num_classes']})" +
-                  (f"; validation: `{r['val']}`" if r["val"] else "; no validation file: no logit-norm, no temperature scaling") + ".", ""]
+                  (f"; validation: `{r['val']}`" if r["val"] else "; no validation file: no logit-norm, no temperature scaling") + "." + unit, ""]
         meta = {k: v for k, v in r["meta"].items() if k != "group_names"}
         if meta: lines += ["Meta: " + ", ".join(f"{k} = {v}" for k, v in meta.items()), ""]
         lines += [markdown_table(report_table(r)), ""]
@@ -231,41 +314,55 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
             table = ", ".join(f"{row['candidate']} {1000 * row[ln['metric']]:.2f}" for row in ln["table"])
             chosen = "MSP fallback (no p strictly better than MSP on validation)" if ln["p"] is None else f"p = {ln['p']:g}"
             lines += [f"Logit-norm: {chosen}; validation {ln['metric'].upper()} ×1000: {table}.", ""]
-        if r["calibration"]["temperature"] is not None: lines += [f"Temperature fitted on validation: T = {r['calibration']['temperature']:.3f}.", ""]
+        cal = r["calibration"]
+        if cal["temperature"] is not None:
+            lines += [f"Temperature fitted on validation: T = {cal['temperature']:.3f}." +
+                      (f" **Warning: degenerate fit: {cal['temperature_warning']}.**" if cal.get("temperature_warning") else ""), ""]
         for score, tab in (r["groups"] or {}).items():
             lines += [f"Accepted samples by group at {100 * r['coverage']:g}% coverage, {score}:", "", markdown_table(tab), ""]
-        slug = _slug(r["name"])
+        slug = slugs[r["name"]]
         lines += [f"![risk-coverage {r['name']}](rc_{slug}.png) ![reliability {r['name']}](reliability_{slug}.png)", ""]
     lines += ["![max logit given MSP](max_logit_given_msp.png)", ""]
     return "\n".join(lines)
 
+REPORT_FILES = ("report.json", "report.md")
+
+def is_report_folder(path:Path) -> bool:
+    "Whether `path` holds an lsfix report and nothing else (so a new report may replace it)."
+    try: ours = "lsfix_version" in json.loads((path / "report.json").read_text())
+    except (OSError, ValueError): return False
+    return ours and all(p.is_file() and (p.name in REPORT_FILES or p.suffix == ".png") for p in path.iterdir())
+
 def write_report(results:Sequence[dict], out:str|Path, command:str|None=None) -> dict[str, Path]:
-    "Build report.json, report.md and the figures in memory, then write them to `out` atomically; returns the paths."
+    "Build report.json, report.md and the figures in memory, then write them as one folder swapped in at `out` (atomic_folder); returns the paths."
+    out = check_out_folder(out, "--out", is_report_folder)
     figures = build_figures(results)
     text = json.dumps({"lsfix_version": lsfix.__version__, "command": command, "models": jsonable(list(results))}, indent=2, allow_nan=False)
-    md = render_markdown(results, list(figures), command)
-    out, written = Path(out), {}
-    for name, data in figures.items():
-        with atomic_write(out / name) as f: f.write(data)
-        written[name] = out / name
-    written["report.json"] = save_text(text, out / "report.json")
-    written["report.md"] = save_text(md, out / "report.md")
-    return written
+    files = {**figures, "report.json": text.encode(), "report.md": render_markdown(results, list(figures), command).encode()}
+    with atomic_folder(out) as tmp:
+        for name, data in files.items(): (tmp / name).write_bytes(data)
+    return {name: out / name for name in files}
 
 # %% ../nbs/14_evaluate.ipynb #da28fcd4
+def _fail(prog:str, e:BaseException) -> None:
+    "One line on stderr, exit code 2."
+    print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+    sys.exit(2)
+
 @call_parse
 def main(test:Param("logits .npz files to evaluate, one per model", str, nargs="+")=None,
          val:Param("validation .npz files for logit-norm and temperature, paired with --test by position", str, nargs="*")=None,
-         out:Param("output directory for report.json, report.md and the figures", str)="lsfix-report",
+         out:Param("output folder for report.json, report.md and the figures (created or replaced as a whole)", str)="lsfix-report",
          n_boot:Param("bootstrap resamples for the 95% intervals (0: none)", int)=1000,
          seed:Param("seed of the bootstrap", int)=0,
          ps:Param("candidate exponents p of logit normalisation", float, nargs="+")=None,
          coverage:Param("coverage at which the group table is taken", float)=0.1):
     "Selective-classification report from logits files: every score, logit-norm, temperature scaling, bootstrap CIs, plots."
     try:
-        results = evaluate_files(test or [], val, n_boot=n_boot, seed=seed, ps=ps, coverage=coverage)
-        paths = write_report(results, out, "lsfix-eval " + " ".join(sys.argv[1:]))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"lsfix-eval: error: {' '.join(str(e).split())}", file=sys.stderr)
-        sys.exit(2)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # every problem is either handled or an error of its own
+            check_out_folder(out, "--out", is_report_folder)  # before any work
+            results = evaluate_files(test or [], val, n_boot=n_boot, seed=seed, ps=ps, coverage=coverage)
+            paths = write_report(results, out, "lsfix-eval " + " ".join(sys.argv[1:]))
+    except (ValueError, FileNotFoundError, MemoryError, OSError) as e: _fail("lsfix-eval", e)
     print(f"lsfix-eval: wrote {len(paths)} files to {out} (report.md, report.json, figures)")

@@ -93,7 +93,7 @@ def bad_inputs(d, files):
         "empty group": (["--test", save_npz(d / "group.npz", logits=lg, labels=y, group=np.array([], int))], ["group.npz", "group", "non-empty"]),
         "group length": (["--test", save_npz(d / "glen.npz", logits=lg, labels=y, group=np.zeros(7, int))], ["glen.npz", "group", "length mismatch"]),
         "val count": (["--test", files["ce"], files["ls"], "--val", files["ce_val"]], ["--val", "pair them by position"]),
-        "not an npz": (["--test", d / "junk.npz"], ["junk.npz", "not a readable .npz"]),
+        "not an npz": (["--test", d / "junk.npz"], ["junk.npz", "not an .npz archive"]),
         "bad file among good": (["--test", files["ce"], d / "nope.npz"], ["nope.npz", "no such file"]),
     }
     (d / "junk.npz").write_text("not a zip")
