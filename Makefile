@@ -58,7 +58,7 @@ readme: $(STAMP)  ## regenerate README.md from nbs/index.ipynb (nbconvert; nbdev
 bench: $(STAMP) data  ## run the benchmarks; writes bench/results.md and bench/results.json
 	$(BIN)/python bench/run.py --out bench
 
-demo: $(STAMP) data  ## train CE and LS models on Fashion-MNIST and write runs/demo/report.md
+demo: $(STAMP) data  ## train CE and LS models on Fashion-MNIST and write runs/demo/report/report.md
 	$(BIN)/python scripts/demo.py --data $(DATA) --out runs/demo --force $(FORCE)
 
 clean:  ## remove the venv, runs and caches (keeps data/)

@@ -13,10 +13,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.script import call_parse, Param
 
-from .core import check_in_range, save_json, save_text
+from .core import atomic_folder, check_in_range, save_json, save_text
 from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
 from .selective import paired_difference
-from .plots import rc_curves, plot_max_logit_given_msp, max_logit_given_msp, save_figure
+from .plots import rc_curves, plot_max_logit_tables, max_logit_table, save_figure
 from .train import train
 from .recipes import get_recipe, resolve_config
 
@@ -97,22 +97,24 @@ def injection_table(results:dict[float, dict], score:str="MSP") -> pd.DataFrame:
 def _verdict(flags:Sequence[bool]) -> str:
     return "supported" if all(flags) else "partly supported" if any(flags) else "not supported"
 
-def _mean_gap(logits:np.ndarray, labels:np.ndarray, min_count:int) -> float:
-    tab = max_logit_given_msp(logits, labels)
+def _mean_gap(msp_prob:np.ndarray, top:np.ndarray, correct:np.ndarray, min_count:int) -> float:
+    tab = max_logit_table(msp_prob, top, correct)
     tab = tab[tab["count"] >= min_count].pivot_table(index="msp", columns="correct", values="mean")
     if True not in tab or False not in tab: return float("nan")
     gap = (tab[False] - tab[True]).dropna()
     return float(gap.mean()) if len(gap) else float("nan")
 
-def max_logit_gap(logits:np.ndarray, labels:np.ndarray, min_count:int=10, n_boot:int=200, seed:int=0) -> tuple[float, float, float]:
-    "Mean over MSP windows of (mean max logit of ✗ − that of ✓), with a 95% bootstrap interval over samples."
-    est = _mean_gap(logits, labels, min_count)
+def max_logit_gap(msp_prob:np.ndarray, top:np.ndarray, correct:np.ndarray, min_count:int=10, n_boot:int=200,
+                  seed:int=0) -> tuple[float, float, float]:
+    "Mean over MSP windows of (mean max logit of ✗ − that of ✓), with a 95% bootstrap interval over samples (from the per-sample MSP, max logit, correctness)."
+    est = _mean_gap(msp_prob, top, correct, min_count)
     rng = np.random.default_rng(seed)
-    boots = [_mean_gap(logits[i], labels[i], min_count) for i in rng.integers(0, len(labels), (n_boot, len(labels)))]
+    boots = [_mean_gap(msp_prob[i], top[i], correct[i], min_count) for i in rng.integers(0, len(correct), (n_boot, len(correct)))]
     lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if n_boot else (est, est)
     return est, float(lo), float(hi)
 
 def _interval(results, alpha, score, key): return results[alpha]["metrics"][score][key]
+def _max_logit_inputs(r:dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]: return np.exp(r["_scores"]["MSP"]), r["_scores"]["max logit"], r["_correct"]
 
 def summarise(results:dict[float, dict], coverage:float=0.1) -> list[str]:
     "Bullet points stating, from the numbers, which of the paper's claims this run supports."
@@ -142,7 +144,7 @@ def summarise(results:dict[float, dict], coverage:float=0.1) -> list[str]:
                  + f"; logit-norm − MSP interval below zero for {sum(v[2] < 0 for v in ln_vs_msp.values())} of {len(ls)}"
                  + f". On CE it gives {1000*ln[ce]:.2f} (MSP {1000*au[ce][0]:.2f})"
                  + (", a fallback to MSP." if results[ce]["logit_norm"]["p"] is None else "."))
-    gap = {a: max_logit_gap(results[a]["_logits"], results[a]["_labels"]) for a in results}
+    gap = {a: max_logit_gap(*_max_logit_inputs(results[a])) for a in results}
     pattern = [gap[a][1] > max(gap[ce][0], 0) for a in ls]
     lines.append(f"**At equal MSP, LS gives wrong predictions a higher max logit than correct ones (Eq 16): {_verdict(pattern)}.** "
                  "Mean max-logit gap ✗ − ✓ across MSP windows (95% interval): "
@@ -159,14 +161,14 @@ def summarise(results:dict[float, dict], coverage:float=0.1) -> list[str]:
 
 # %% ../nbs/16_demo.ipynb #c96bf2b8
 def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:float=0.1, seconds:float|None=None) -> Path:
-    "Write report.md, report.json and the figures for the demo's `results` to `out`; returns the report path."
-    out = Path(out); ce = 0.0; ls_max = max(results)
+    "Write report.md, report.json and the figures for the demo's `results` as one folder `out/report` (swapped in whole); returns the path of report.md."
+    out = Path(out) / "report"; ce = 0.0; ls_max = max(results)
     msp = {f"α = {a:g}": (r["_scores"]["MSP"], r["_correct"]) for a, r in results.items()}
     lnc = {f"α = {a:g}" + (" (MSP fallback)" if r["logit_norm"]["p"] is None else f", p = {r['logit_norm']['p']:g}"): (r["_scores"]["logit-norm"], r["_correct"]) for a, r in results.items()}
     figs = {"rc_msp.png": rc_curves(msp, log_y=True, title="Risk–coverage, MSP (Fig 1/4)"),
             "rc_logitnorm.png": rc_curves(lnc, log_y=True, title="Risk–coverage, logit-norm (Fig 9, left)"),
-            "max_logit_given_msp.png": plot_max_logit_given_msp({f"CE (α = 0)": (results[ce]["_logits"], results[ce]["_labels"]),
-                f"LS (α = {ls_max:g})": (results[ls_max]["_logits"], results[ls_max]["_labels"])}, title="Max logit given MSP (Fig 5/9, right)")}
+            "max_logit_given_msp.png": plot_max_logit_tables({f"CE (α = 0)": max_logit_table(*_max_logit_inputs(results[ce])),
+                f"LS (α = {ls_max:g})": max_logit_table(*_max_logit_inputs(results[ls_max]))}, title="Max logit given MSP (Fig 5/9, right)")}
     cfg = get_recipe(recipe)
     md = ["# lsfix demo: label smoothing and selective classification on Fashion-MNIST", "",
           f"Recipe `{recipe}` ({cfg.model}, {cfg.epochs} epochs, batch {cfg.batch_size}, seed {cfg.seed}); the only thing varied is α. "
@@ -182,9 +184,11 @@ def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:f
           "Logit-norm:", "", markdown_table(injection_table(results, "logit-norm")), ""]
           if all(r["groups"] is not None for r in results.values()) else ["No shifted test set for this data set.", ""]) + [
           "## 5. Selective classification and calibration", "", markdown_table(headline_table(results)), ""]
-    for name, fig in figs.items(): save_figure(fig, out / name)
-    save_json({"recipe": recipe, "coverage": coverage, "models": jsonable({f"{a:g}": r for a, r in results.items()})}, out / "report.json")
-    return save_text("\n".join(md), out / "report.md")
+    with atomic_folder(out) as tmp:
+        for name, fig in figs.items(): save_figure(fig, tmp / name)
+        save_json({"recipe": recipe, "coverage": coverage, "models": jsonable({f"{a:g}": r for a, r in results.items()})}, tmp / "report.json")
+        save_text("\n".join(md), tmp / "report.md")
+    return out / "report.md"
 
 # %% ../nbs/16_demo.ipynb #dee4b06a
 def run_demo(out:str|Path="runs/demo", data_root:str|Path="data", recipe:str="fmnist_fcn", alphas:Sequence[float]=ALPHAS,

@@ -27,16 +27,16 @@ def smoke(tmp_path_factory):
 
 def test_report_has_every_section(smoke):
     out, res = smoke
-    assert f"The demo report is at {out / 'report.md'}" in res.stdout
-    text = (out / "report.md").read_text()
+    assert f"The demo report is at {out / 'report' / 'report.md'}" in res.stdout
+    text = (out / "report" / "report.md").read_text()
     for heading in ("## Summary", "## 1. Risk–coverage with MSP", "## 2. Risk–coverage with logit normalisation",
                     "## 3. Max logit given MSP", "## 4. Epistemic injection", "## 5. Selective classification and calibration"):
         assert heading in text
     claims = [l for l in text.splitlines() if l.startswith("- **")]
     assert len(claims) == 5 and all(("supported" in l) for l in claims)
     for png in ("rc_msp.png", "rc_logitnorm.png", "max_logit_given_msp.png"):
-        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    models = json.loads((out / "report.json").read_text())["models"]
+        assert (out / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    models = json.loads((out / "report" / "report.json").read_text())["models"]
     assert set(models) == {"0", "0.2"}
     for m in models.values():  # numbers come from the run: error matches the exported logits
         assert 0 < m["metrics"]["MSP"]["error"][0] < 1 and m["n"] == 2000
@@ -44,7 +44,7 @@ def test_report_has_every_section(smoke):
 
 def test_rerun_reuses_and_force_reproduces(smoke):
     out, _ = smoke
-    before = json.loads((out / "report.json").read_text())["models"]
+    before = json.loads((out / "report" / "report.json").read_text())["models"]
     mtime = (out / "alpha_0" / "model.pt").stat().st_mtime_ns
     res = demo(out, *SMOKE)
     assert res.returncode == 0 and "reusing" in res.stderr
@@ -52,7 +52,7 @@ def test_rerun_reuses_and_force_reproduces(smoke):
     res = demo(out, *SMOKE, "--force", "1")
     assert res.returncode == 0, res.stderr
     assert (out / "alpha_0" / "model.pt").stat().st_mtime_ns != mtime
-    assert json.loads((out / "report.json").read_text())["models"] == before
+    assert json.loads((out / "report" / "report.json").read_text())["models"] == before
 
 
 @pytest.mark.parametrize("args, message", [

@@ -120,3 +120,68 @@ def test_existing_out_dir_untouched_on_error(files, tmp_path):
     r = run_cli("--test", files["ce"], tmp_path / "nope.npz", out=out)
     assert r.returncode == 2
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+def test_intervals_equal_direct_calls(files, tmp_path):
+    "Every interval of report.json is the one the library gives when called directly with the same seed (the shared"
+    " bootstrap keeps each score's resample stream); the temperature matches an autograd L-BFGS fit to 1e-6."
+    import torch, torch.nn.functional as F
+    from lsfix.selective import bootstrap_ci, confidence_scores, selective_report, softmax
+    from lsfix.calibration import ece_from_confidence
+    out = tmp_path / "report"
+    r = run_cli("--test", files["ls"], "--val", files["ls_val"], "--n_boot", "60", "--seed", "5", out=out)
+    assert r.returncode == 0, r.stderr
+    model = json.loads((out / "report.json").read_text())["models"][0]
+    with np.load(files["ls"]) as z: logits, labels = z["logits"], z["labels"]
+    correct = logits.argmax(1) == labels
+    scores = confidence_scores(logits)
+    for name in ("MSP", "max logit", "entropy", "margin", "energy", "DOCTOR"):
+        direct = selective_report(scores[name], correct, n_boot=60, seed=5)
+        assert model["metrics"][name] == {k: list(v) for k, v in direct.items()}, name
+    p = softmax(logits)
+    assert model["calibration"]["ece"] == pytest.approx(list(bootstrap_ci(ece_from_confidence, p.max(1), p.argmax(1) == labels, n_boot=60, seed=5)), abs=1e-12)
+    with np.load(files["ls_val"]) as z: v, y = torch.tensor(z["logits"], dtype=torch.float64), torch.tensor(z["labels"])
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
+    def closure():
+        opt.zero_grad(); loss = F.cross_entropy(v / log_t.exp(), y); loss.backward(); return loss
+    opt.step(closure)
+    assert model["calibration"]["temperature"] == pytest.approx(float(log_t.detach().exp()), rel=1e-6)
+    assert model["bootstrap"]["unit"] == "sample" and model["calibration"]["temperature_warning"] is None
+
+
+def test_pixel_files_resample_images(tmp_path):
+    "A file with image_id is bootstrapped by image (checked against selective_report's cluster bootstrap) and says so."
+    from lsfix.selective import msp, selective_report
+    lg, y = synthetic_logits(N, alpha=0.1, shift="topk", seed=4)
+    image_id = np.repeat(np.arange(20), N // 20)
+    f = save_npz(tmp_path / "pixels.npz", logits=lg, labels=y, image_id=image_id)
+    out = tmp_path / "report"
+    r = run_cli("--test", f, "--n_boot", "40", out=out)
+    assert r.returncode == 0, r.stderr
+    model = json.loads((out / "report.json").read_text())["models"][0]
+    assert model["bootstrap"]["unit"] == "image" and model["bootstrap"]["count"] == 20
+    direct = selective_report(msp(lg, log=True), lg.argmax(1) == y, n_boot=40, cluster=image_id)
+    assert model["metrics"]["MSP"] == {k: list(v) for k, v in direct.items()}
+    assert "resample whole images (20 images" in (out / "report.md").read_text()
+
+
+def test_memory_check_before_work(tmp_path):
+    "A logits file too large for this machine is refused from its header, before anything is read or written."
+    import io, zipfile
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(tmp_path / "vast.npz", "w") as zf:
+        zf.writestr("logits.npy", header.getvalue()); zf.writestr("labels.npy", b"")
+    out = tmp_path / "report"
+    r = run_cli("--test", tmp_path / "vast.npz", out=out)
+    assert r.returncode == 2 and not out.exists()
+    assert r.stderr.startswith("lsfix-eval: error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert "vast.npz: logits [1000000, 1000000] (float32) need 4000." in r.stderr and "this machine has" in r.stderr and "GB available" in r.stderr
+
+
+def test_help_is_fast():
+    "`lsfix-eval --help` imports no heavy module (torch, pandas, matplotlib)."
+    code = "import sys, runpy; sys.argv = ['lsfix-eval', '--help']\ntry: runpy.run_module('lsfix.evaluate', run_name='__main__')\nexcept SystemExit: pass\n" \
+           "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'seaborn', 'scipy') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
