@@ -45,6 +45,15 @@ def _pairs(curves:Mapping[str, tuple[Any, Any]], what:str) -> dict[str, tuple[np
         out[str(name)] = pair
     return out
 
+def _thin(x:np.ndarray, y:np.ndarray, buckets:int=5000, above:int=50_000) -> tuple[np.ndarray, np.ndarray]:
+    "Curves of more than `above` points keep ~4 per 1/`buckets` of x (first, last, lowest, highest y): they look the same and render fast."
+    if len(x) <= above: return x, y
+    b = np.minimum((x * buckets).astype(np.int64), buckets - 1)
+    first = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
+    by_y = np.lexsort((y, b))  # within each bucket (x ascending, so buckets are contiguous) by y
+    keep = np.unique(np.r_[first, np.r_[first[1:], len(x)] - 1, by_y[first], by_y[np.r_[first[1:], len(x)] - 1]])
+    return x[keep], y[keep]
+
 def rc_curves(curves:Mapping[str, tuple[Any, Any]], log_y:bool=False, coverages:Sequence[float]=(0.1, 0.5),
               title:str="Risk–coverage", path:str|Path|None=None) -> Figure:
     "Risk (%) against coverage for each name -> (scores, correct) on one axes, with markers at `coverages`."
@@ -54,7 +63,7 @@ def rc_curves(curves:Mapping[str, tuple[Any, Any]], log_y:bool=False, coverages:
     for colour, (name, (scores, correct)) in zip(palette, _pairs(curves, "scores and correct").items()):
         s, c = check_scores(scores, f"{name}: scores"), check_correct(correct, f"{name}: correct")
         check_same_length(scores=s, correct=c)
-        cov, risk, _ = rc_curve(s, c)
+        cov, risk = _thin(*rc_curve(s, c)[:2])
         ax.plot(np.r_[0.0, cov], 100 * np.r_[risk[0], risk], color=colour, lw=1.6, label=name, drawstyle="steps-pre")
         marks = [100 * risk_at_coverage(s, c, x) for x in coverages]
         ax.plot(coverages, marks, "o", color=colour, ms=5, mec="white", zorder=3)

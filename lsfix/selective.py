@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_selective.ipynb #6a780887
 from __future__ import annotations
-import functools, math, os
+import contextlib, functools, math, os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Mapping
 
@@ -353,9 +353,11 @@ def resampled_reports(pairs:Mapping[str, tuple[ArrayLike, ArrayLike]], n_boot:in
             **{name: lambda w, f=f, name=name: {name: f(w)} for name, f in (extra or {}).items()}}
     stats = {name: {} for name in jobs}
     # each score is one independent job per chunk of resamples; NumPy releases the GIL, so threads share the cores
-    with ThreadPoolExecutor(min(_threads(threads), len(jobs))) as pool:
+    workers = min(_threads(threads), len(jobs))
+    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
         for w in _resample_weights(n, n_boot, seed, codes):
-            for name, d in zip(jobs, pool.map(lambda job: job(w), jobs.values())):
+            done = pool.map(lambda job: job(w), jobs.values()) if pool else (job(w) for job in jobs.values())
+            for name, d in zip(jobs, done):
                 for k, v in d.items(): stats[name].setdefault(k, []).append(v)
     return {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in stats.items()}
 
