@@ -13,9 +13,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['SMALL_MODEL_FLOPS', 'LOGIT_LIMIT', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy',
            'configure_threads', 'atomic_write', 'atomic_folder', 'check_out_folder', 'atomic_save', 'save_json',
-           'save_text', 'save_npz', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'as_logits',
-           'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores', 'check_labels', 'check_correct',
-           'check_same_length', 'check_in_range', 'check_file', 'npz_array_info', 'available_memory', 'check_memory']
+           'save_text', 'save_npz', 'cli_name', 'fail', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim',
+           'as_logits', 'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores', 'check_labels',
+           'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info', 'available_memory',
+           'check_memory']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -162,6 +163,36 @@ def _json_default(o):
     if isinstance(o, np.ndarray): return o.tolist()
     if isinstance(o, Path): return str(o)
     raise TypeError(f"cannot serialise {type(o).__name__} to JSON")
+
+# %% ../nbs/00_core.ipynb #c0a1f004
+def _lsfix_parsers() -> None:
+    "Make fastcore's `anno_parser` honour `cli_name` (installed once, only affects functions marked by it)."
+    import fastcore.script as fs
+    if getattr(fs.anno_parser, "_lsfix", False): return
+    base = fs.anno_parser
+    def anno_parser(func, prog=None):
+        p = base(func, prog)
+        name = getattr(func, "__lsfix_prog__", None)
+        if name:
+            p.prog = name
+            def error(message): print(f"{name}: error: {message}", file=sys.stderr); sys.exit(2)
+            p.error = error
+        return p
+    anno_parser._lsfix = True
+    fs.anno_parser = anno_parser
+
+def cli_name(prog:str) -> Callable:
+    "Decorator (under `@call_parse`): the command's name for usage and messages, and one-line argument errors (exit 2)."
+    def mark(func):
+        _lsfix_parsers()
+        func.__lsfix_prog__ = prog
+        return func
+    return mark
+
+def fail(prog:str, e:BaseException|str) -> None:
+    "Print `prog: error: <message on one line>` to stderr and exit with code 2."
+    print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+    sys.exit(2)
 
 # %% ../nbs/00_core.ipynb #efa591db
 def to_numpy(x:Any, name:str="array", dtype:Any=None) -> np.ndarray:

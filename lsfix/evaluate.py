@@ -13,7 +13,7 @@ from fastcore.script import call_parse, Param
 
 import lsfix
 from .core import (as_logits, check_file, check_labels, check_same_length, check_in_range, check_logit_range, check_memory,
-                   check_out_folder, atomic_folder, npz_array_info, row_chunks, to_numpy, plain)
+                   check_out_folder, atomic_folder, npz_array_info, row_chunks, to_numpy, plain, cli_name, fail)
 from .selective import SCORE_NAMES, _chunk_scores, _percentiles, resampled_reports, selective_report
 from .calibration import ece_from_confidence, ece_resampled, TemperatureScaler
 from .logitnorm import LogitNorm, _check_ps, _grid_chunk
@@ -22,8 +22,9 @@ if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
 __all__ = ['SCORES', 'PAIRED_SCORES', 'PAIRED_METRICS', 'COLUMNS', 'REPORT_FILES', 'load_logits', 'fit_validation',
-           'evaluate_model', 'evaluate_files', 'report_table', 'add_paired_differences', 'paired_table', 'figure_slugs',
-           'jsonable', 'markdown_table', 'build_figures', 'render_markdown', 'is_report_folder', 'write_report', 'main']
+           'evaluate_model', 'model_names', 'evaluate_files', 'report_table', 'add_paired_differences', 'paired_table',
+           'figure_slugs', 'jsonable', 'markdown_table', 'build_figures', 'render_markdown', 'is_report_folder',
+           'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
 def _bytes_needed(shape:tuple[int, ...], dtype:np.dtype) -> int:
@@ -71,6 +72,11 @@ def load_logits(path:str|Path, logits:bool=True) -> dict:
         try: meta = json.loads(str(data["meta"]))
         except json.JSONDecodeError as e: raise ValueError(f"{path}: meta is not valid JSON ({e})") from None
         if not isinstance(meta, dict): raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
+    group_names = meta.get("group_names", {})
+    if not isinstance(group_names, dict) or not all(isinstance(v, str) for v in group_names.values()):
+        raise ValueError(f"{path}: meta group_names must map group values to names (strings), got {group_names!r}")
+    shown = [group_names.get(str(g), str(g)) for g in np.unique(extra["group"])] if "group" in extra else []
+    if "all" in shown: raise ValueError(f"{path}: group: 'all' is reserved for the totals row; name the group otherwise (meta group_names)")
     return {"name": path.stem, "path": str(path), "logits": v, "shape": tuple(shape), "labels": labels,
             "group": extra.get("group"), "image_id": extra.get("image_id"), "meta": meta}
 
@@ -141,15 +147,29 @@ def evaluate_model(test:dict, val:dict|None=None, n_boot:int=1000, seed:int=0, p
             "_resamples": None if resamples is None else {k: resamples[k] for k in PAIRED_SCORES if k in resamples}}
 
 # %% ../nbs/14_evaluate.ipynb #019d6170
-def _unique_names(records:Sequence[dict]) -> None:
-    "Give files with the same stem distinct display names (`test`, `test#2`)."
-    seen = {}
-    for t in records:
-        seen[t["name"]] = seen.get(t["name"], 0) + 1
-        if seen[t["name"]] > 1: t["name"] = f"{t['name']}#{seen[t['name']]}"
+def model_names(records:Sequence[dict], names:Sequence[str]|None=None) -> list[str]:
+    "Distinct display names: `names` if given (checked), else from meta (recipe, α, split) when that tells the files apart, else the shortest distinct path suffix."
+    if names:
+        if len(names) != len(records): raise ValueError(f"--names: got {len(names)} name(s) for {len(records)} test file(s)")
+        if any(not n.strip() for n in names): raise ValueError("--names: a name is empty")
+        dup = sorted({n for n in names if list(names).count(n) > 1})
+        if dup: raise ValueError(f"--names: {dup[0]!r} is given twice; model names must be distinct")
+        return list(names)
+    if all("recipe" in r["meta"] for r in records):  # files written by lsfix training runs
+        for keys in (("recipe", "alpha", "split"), ("recipe", "alpha", "seed", "split")):
+            from_meta = [" ".join(f"α={r['meta'][k]}" if k == "alpha" else f"seed={r['meta'][k]}" if k == "seed" else str(r["meta"][k])
+                                  for k in keys if k in r["meta"]) for r in records]
+            if len(set(from_meta)) == len(records): return from_meta
+    parts = [Path(r["path"]).absolute().with_suffix("").parts for r in records]
+    def suffix(i):  # the shortest trailing part of file i's path that no other file's path ends with
+        for d in range(1, len(parts[i]) + 1):
+            if all(parts[j][-d:] != parts[i][-d:] for j in range(len(parts)) if j != i): return "/".join(parts[i][-d:])
+        return None
+    out = [suffix(i) for i in range(len(parts))]
+    return [s if s is not None else f"{Path(r['path']).stem} #{i + 1}" for i, (s, r) in enumerate(zip(out, records))]  # the same file twice
 
 def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_boot:int=1000, seed:int=0,
-                   ps:Sequence[float]|None=None, coverage:float=0.1, progress:bool|None=None) -> list[dict]:
+                   ps:Sequence[float]|None=None, coverage:float=0.1, progress:bool|None=None, names:Sequence[str]|None=None) -> list[dict]:
     "Check every file (all but the logits values) first, then load and evaluate one model at a time: validation fits, then the test pass."
     if not test: raise ValueError("--test: need at least one logits file")
     val = list(val or [])
@@ -163,7 +183,7 @@ def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_
     for t, v in zip(tests, vals):
         if v["shape"][1] != t["shape"][1]:
             raise ValueError(f"{v['path']}: K={v['shape'][1]} classes but the paired test file {t['path']} has K={t['shape'][1]}")
-    _unique_names(tests)
+    for t, name in zip(tests, model_names(tests, names)): t["name"] = name
     from tqdm.auto import tqdm
     results = []
     for t, v in tqdm(list(zip(tests, vals or [None] * len(tests))), desc="evaluating", unit="model", file=sys.stderr,
@@ -344,25 +364,22 @@ def write_report(results:Sequence[dict], out:str|Path, command:str|None=None) ->
     return {name: out / name for name in files}
 
 # %% ../nbs/14_evaluate.ipynb #da28fcd4
-def _fail(prog:str, e:BaseException) -> None:
-    "One line on stderr, exit code 2."
-    print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
-    sys.exit(2)
-
 @call_parse
+@cli_name("lsfix-eval")
 def main(test:Param("logits .npz files to evaluate, one per model", str, nargs="+")=None,
          val:Param("validation .npz files for logit-norm and temperature, paired with --test by position", str, nargs="*")=None,
          out:Param("output folder for report.json, report.md and the figures (created or replaced as a whole)", str)="lsfix-report",
          n_boot:Param("bootstrap resamples for the 95% intervals (0: none)", int)=1000,
          seed:Param("seed of the bootstrap", int)=0,
          ps:Param("candidate exponents p of logit normalisation", float, nargs="+")=None,
-         coverage:Param("coverage at which the group table is taken", float)=0.1):
+         coverage:Param("coverage at which the group table is taken", float)=0.1,
+         names:Param("display names of the models, one per --test file (default: from meta, else the path)", str, nargs="*")=None):
     "Selective-classification report from logits files: every score, logit-norm, temperature scaling, bootstrap CIs, plots."
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # every problem is either handled or an error of its own
             check_out_folder(out, "--out", is_report_folder)  # before any work
-            results = evaluate_files(test or [], val, n_boot=n_boot, seed=seed, ps=ps, coverage=coverage)
+            results = evaluate_files(test or [], val, n_boot=n_boot, seed=seed, ps=ps, coverage=coverage, names=names)
             paths = write_report(results, out, "lsfix-eval " + " ".join(sys.argv[1:]))
-    except (ValueError, FileNotFoundError, MemoryError, OSError) as e: _fail("lsfix-eval", e)
+    except (ValueError, FileNotFoundError, MemoryError, OSError) as e: fail("lsfix-eval", e)
     print(f"lsfix-eval: wrote {len(paths)} files to {out} (report.md, report.json, figures)")
