@@ -174,24 +174,23 @@ def _lsfix_parsers() -> None:
         p = base(func, prog)
         name = getattr(func, "__lsfix_prog__", None)
         if name:
-            p.prog = name
-            def error(message): print(f"{name}: error: {message}", file=sys.stderr); sys.exit(2)
-            p.error = error
+            p.prog, tag = name, getattr(func, "__lsfix_tag__", name)
+            p.error = lambda message: fail(tag, message)
         return p
     anno_parser._lsfix = True
     fs.anno_parser = anno_parser
 
-def cli_name(prog:str) -> Callable:
-    "Decorator (under `@call_parse`): the command's name for usage and messages, and one-line argument errors (exit 2)."
+def cli_name(prog:str, tagged:bool=True) -> Callable:
+    "Decorator (under `@call_parse`): the command's name for usage, and one-line argument errors `prog: error: …` (`error: …` if not `tagged`), exit 2."
     def mark(func):
         _lsfix_parsers()
-        func.__lsfix_prog__ = prog
+        func.__lsfix_prog__, func.__lsfix_tag__ = prog, prog if tagged else None
         return func
     return mark
 
-def fail(prog:str, e:BaseException|str) -> None:
-    "Print `prog: error: <message on one line>` to stderr and exit with code 2."
-    print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+def fail(prog:str|None, e:BaseException|str) -> None:
+    "Print `prog: error: <message on one line>` (or `error: …` without `prog`) to stderr and exit with code 2."
+    print(f"{prog + ': ' if prog else ''}error: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(2)
 
 # %% ../nbs/00_core.ipynb #efa591db

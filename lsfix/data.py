@@ -18,18 +18,19 @@ from torchvision.datasets.folder import find_classes, make_dataset, IMG_EXTENSIO
 from fastcore.script import call_parse, Param
 from PIL import Image
 
-from .core import atomic_write
+from .core import cli_name, fail, atomic_write
 
 # %% auto #0
-__all__ = ['DATASETS', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'IGNORE_INDEX', 'AUGMENTATIONS',
-           'num_classes', 'prepare_fashion_mnist', 'main', 'key_seed', 'keyed_generator', 'split_indices',
-           'TensorImageDataset', 'channel_stats', 'shift_flip', 'sobel_edges', 'ImageOnly', 'read_rgb', 'FileDataset',
-           'imagenet_transforms', 'cityscapes_train_ids', 'read_cityscapes', 'SegTransform', 'get_datasets',
-           'shard_indices', 'ShardedLoader', 'TensorLoader', 'FileLoader', 'make_loader']
+__all__ = ['DATASETS', 'TRAIN_SIZES', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'IGNORE_INDEX',
+           'AUGMENTATIONS', 'num_classes', 'prepare_fashion_mnist', 'main', 'key_seed', 'keyed_generator',
+           'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip', 'sobel_edges', 'ImageOnly', 'read_rgb',
+           'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids', 'read_cityscapes', 'SegTransform',
+           'get_datasets', 'shard_indices', 'ShardedLoader', 'TensorLoader', 'FileLoader', 'make_loader']
 
 # %% ../nbs/10_data.ipynb #7043d1ab
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet", "imagenet_sketch", "cityscapes")
 _NUM_CLASSES = dict(fashion_mnist=10, cifar10=10, cifar100=100, imagenet=1000, imagenet_sketch=1000, cityscapes=19)
+TRAIN_SIZES = dict(fashion_mnist=60_000, cifar10=50_000, cifar100=50_000, imagenet=1_281_167, cityscapes=2_975)  # training split before the validation split
 _VAL_SIZE = dict(fashion_mnist=5000, cifar10=5000, cifar100=5000, imagenet=10000, imagenet_sketch=0, cityscapes=300)
 _LAYOUTS = dict(
     fashion_mnist="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (run `make data`)",
@@ -74,9 +75,18 @@ def prepare_fashion_mnist(root:str|Path) -> Path:
     return raw
 
 @call_parse
+@cli_name("python -m lsfix.data")
 def main(root:Param("directory that will hold FashionMNIST/raw", str)="data"):
     "Prepare Fashion-MNIST under `root` and print where it is."
-    print(prepare_fashion_mnist(root))
+    root = Path(root)
+    blocker = next((p for p in [root, *root.absolute().parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None: fail("python -m lsfix.data", f"--root {root}: {blocker} is a file, not a folder")
+    existing = next(p for p in [root, *root.absolute().parents] if p.exists())
+    raw = root / "FashionMNIST" / "raw"
+    if not all((raw / f).is_file() for f in FMNIST_FILES) and not os.access(existing, os.W_OK):
+        fail("python -m lsfix.data", f"--root {root}: no permission to write in {existing}")
+    try: print(prepare_fashion_mnist(root))
+    except (FileNotFoundError, OSError) as e: fail("python -m lsfix.data", e)
 
 # %% ../nbs/10_data.ipynb #44ae4516
 def key_seed(*keys:int) -> int:

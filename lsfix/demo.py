@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.script import call_parse, Param
 
-from .core import atomic_folder, check_in_range, save_json, save_text
+from .core import atomic_folder, check_in_range, cli_name, fail, save_json, save_text
 from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
 from .selective import paired_difference
 from .plots import rc_curves, plot_max_logit_tables, max_logit_table, save_figure
@@ -200,6 +200,7 @@ def run_demo(out:str|Path="runs/demo", data_root:str|Path="data", recipe:str="fm
     return build_report(results, out, recipe, seconds=time.time() - t0)
 
 @call_parse
+@cli_name("demo")
 def main(out:Param("output directory of the runs and the report", str)="runs/demo",
          data:Param("data root holding FashionMNIST/raw (make data)", str)="data",
          recipe:Param("training recipe", str)="fmnist_fcn",
@@ -209,6 +210,5 @@ def main(out:Param("output directory of the runs and the report", str)="runs/dem
          overrides:Param("recipe overrides key=value", str, nargs="*")=None):
     "Run the Fashion-MNIST demo and print where the report is."
     try: report = run_demo(out, data, recipe, alphas, overrides or (), n_boot=n_boot, force=bool(force))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"demo: error: {e}", file=sys.stderr); sys.exit(2)
+    except (ValueError, FileNotFoundError, MemoryError) as e: fail("demo", e)
     print(f"\nThe demo report is at {report}")

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 import lsfix
 from .core import atomic_save, save_npz, save_text, seed_everything, configure_threads, check_file
-from .data import DATASETS, IGNORE_INDEX, get_datasets, make_loader, num_classes
+from .data import DATASETS, IGNORE_INDEX, TRAIN_SIZES, get_datasets, make_loader, num_classes
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, gather_objects, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
 from .models import MODELS, create_model, forward_flops
@@ -201,7 +201,8 @@ def load_checkpoint(path:str|Path) -> dict:
     "Load a checkpoint safely (`weights_only`); `CheckpointError` if it is unreadable or incomplete."
     path = check_file(path, "checkpoint")
     try: ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {e}") from None
+    except Exception as e:  # torch's message runs to twenty lines of advice that does not apply: keep its first line
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}") from None
     missing = [k for k in _CKPT_KEYS if not isinstance(ck, dict) or k not in ck]
     if missing: raise CheckpointError(f"checkpoint {path} lacks {missing}; not an lsfix training checkpoint")
     return ck
@@ -209,10 +210,12 @@ def load_checkpoint(path:str|Path) -> dict:
 def latest_checkpoint(out:str|Path, warn:Callable[[str], Any]=print) -> tuple[dict, Path]|None:
     "The newest readable checkpoint of run `out` (skipping, with a warning, unreadable newer ones), or None."
     errors = []
-    for p in reversed(list_checkpoints(out)):
+    ckpts = list_checkpoints(out)
+    for i, p in reversed(list(enumerate(ckpts))):
         try: return load_checkpoint(p), p
         except CheckpointError as e:
-            errors.append(str(e)); warn(f"warning: {e}; falling back to the previous checkpoint")
+            errors.append(str(e))
+            if i: warn(f"warning: {e}; falling back to the previous checkpoint")
     if errors: raise CheckpointError(f"no readable checkpoint in {Path(out) / 'checkpoints'}: " + " | ".join(errors))
     return None
 
@@ -222,8 +225,32 @@ _RUNTIME_FIELDS = {"device", "num_workers", "progress", "log_every", "eval_every
 
 def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=False) -> None:
     "Raise `ConfigError` if the run cannot start: data root, dataset/task, world size, existing run in `out`."
+    if Path(data_root).exists() and not Path(data_root).is_dir(): raise ConfigError(f"--data {data_root}: is a file, not a folder")
     if not Path(data_root).is_dir():
         raise ConfigError(f"data root {data_root} does not exist (for Fashion-MNIST run `make data`, or pass --data DIR)")
+    if Path(out).exists() and not Path(out).is_dir(): raise ConfigError(f"--out {out}: is a file, not a folder")
+    blocker = next((p for p in Path(out).absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None: raise ConfigError(f"--out {out}: cannot be created ({blocker} is a file)")
+    if cfg.device is not None:
+        try: dev = torch.device(cfg.device)
+        except (RuntimeError, ValueError) as e: raise ConfigError(f"config field 'device': {cfg.device!r} is not a device (cpu, cuda, cuda:1, mps): {str(e).splitlines()[0]}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available(): raise ConfigError(f"config field 'device': {cfg.device!r} requested but CUDA is not available")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"config field 'device': {cfg.device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"config field 'device': {cfg.device!r} requested but MPS is not available")
+    n_train = TRAIN_SIZES.get(cfg.dataset)
+    if n_train is not None:
+        if cfg.val_size is not None and cfg.val_size >= n_train:
+            raise ConfigError(f"config field 'val_size': {cfg.val_size} leaves no training samples ({cfg.dataset} has {n_train})")
+        usable = n_train - (cfg.val_size or 0)
+        if cfg.subset: usable = min(usable, cfg.subset)
+        if cfg.batch_size > usable:
+            raise ConfigError(f"config field 'batch_size': {cfg.batch_size} exceeds the {usable} training samples" + (f" (subset={cfg.subset})" if cfg.subset else ""))
+    try:
+        with torch.device("meta"): _build_model(replace(cfg, model_kwargs={k: v for k, v in cfg.model_kwargs.items() if k != "pretrained_path"}))
+    except (TypeError, ValueError, RuntimeError, AttributeError, KeyError) as e:
+        raise ConfigError(f"config field 'model_kwargs' {cfg.model_kwargs}: model {cfg.model!r} cannot be built: {' '.join(str(e).split())[:300]}") from None
     if cfg.dataset not in DATASETS: raise ConfigError(f"unknown dataset {cfg.dataset!r}; valid names: {', '.join(DATASETS)}")
     if cfg.model not in MODELS and not timm.is_model(cfg.model):
         raise ConfigError(f"unknown model {cfg.model!r}; valid names: {', '.join(MODELS)}, or a timm model name")
@@ -385,7 +412,8 @@ def export_splits(model:nn.Module, splits:dict, cfg:TrainConfig, out:Path, info:
         (a, la), (b, lb) = preds["test"], preds["test_shifted"]
         group = torch.cat([torch.zeros(len(la), dtype=torch.long), torch.ones(len(lb), dtype=torch.long)])
         written.append(save_logits(out / "test_combined.npz", torch.cat([a, b]), torch.cat([la, lb]),
-                                   {**meta, "split": "test+test_shifted"}, group=group, info=info))
+                                   {**meta, "split": "test+test_shifted", "group_names": {"0": "test", "1": "test, shifted"}},
+                                   group=group, info=info))
     return written
 
 # %% ../nbs/13_train.ipynb #6a7962c8
