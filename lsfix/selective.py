@@ -6,7 +6,7 @@
 from __future__ import annotations
 import contextlib, functools, math, os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -14,9 +14,10 @@ from numpy.typing import ArrayLike
 from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy
 
 # %% auto #0
-__all__ = ['SCORE_NAMES', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy', 'doctor',
-           'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage',
-           'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report', 'paired_difference']
+__all__ = ['SCORE_NAMES', 'LOWER_IS_BETTER', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy',
+           'doctor', 'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage',
+           'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report', 'paired_difference',
+           'contrast_report', 'verdict']
 
 # %% ../nbs/02_selective.ipynb #840e7dc3
 def _softmax_parts(v:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -412,3 +413,29 @@ def paired_difference(scores_a:ArrayLike, correct_a:ArrayLike, scores_b:ArrayLik
     a, b = selective_report(sa, ca), selective_report(sb, cb)
     r = resampled_reports({"a": (sa, ca), "b": (sb, cb)}, n_boot, seed, cluster)
     return {k: (b[k] - a[k], *_percentiles(r["b"][k] - r["a"][k], level)) for k in a}
+
+# %% ../nbs/02_selective.ipynb #c2ef826f
+LOWER_IS_BETTER = {"error": True, "aurc": True, "oracle_aurc": True, "eaurc": True, "augrc": True,
+                   "cov@1%": False, "cov@5%": False, "risk@10%": True, "risk@50%": True}
+
+def contrast_report(runs:Sequence[tuple[ArrayLike, ArrayLike]], weights:Sequence[float], n_boot:int=1000, level:float=0.95,
+                    seed:int=0, cluster:ArrayLike|None=None) -> dict:
+    "Σ_r w_r · metric(run r) for every `selective_report` metric of runs `(scores, correct)` on one test set: (estimate, low, high), one paired bootstrap for all runs."
+    if len(runs) != len(weights) or not runs: raise ValueError(f"need one weight per run and at least one run, got {len(runs)} runs and {len(weights)} weights")
+    checked = [_inputs(*run) for run in runs]
+    check_same_length(**{f"run {i}": s for i, (s, _) in enumerate(checked)})
+    _check_boot(n_boot, level)
+    w = np.asarray(weights, dtype=np.float64)
+    est = [selective_report(s, c) for s, c in checked]
+    boot = resampled_reports({str(i): run for i, run in enumerate(checked)}, n_boot, seed, cluster)
+    def combine(values): return sum(wi * v for wi, v in zip(w, values))
+    return {k: (float(combine([e[k] for e in est])), *_percentiles(combine([boot[str(i)][k] for i in range(len(runs))]), level))
+            for k in est[0]}
+
+def verdict(interval:Sequence[float], metric:str) -> str:
+    "How the interval (estimate, low, high) of B − A reads for `metric`: 'worse', 'better' or 'no significant difference' (B against A)."
+    _, low, high = interval
+    worse_up = LOWER_IS_BETTER[metric]
+    if low > 0: return "worse" if worse_up else "better"
+    if high < 0: return "better" if worse_up else "worse"
+    return "no significant difference"
