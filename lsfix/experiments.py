@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .core import atomic_write, save_json
-from .calibration import nll
+from .core import atomic_write, save_json, check_logits, check_labels
+from .calibration import nll, ece_resampled
 from .distributed import DistInfo
 from .evaluate import load_logits, evaluate_model
+from .selective import resampled_reports, _percentiles
 from .objectives import smoothness_index
 from .recipes import ConfigError, config_from_dict, resolve_config
 from .train import train, check_run, list_checkpoints, teacher_train_logits, _load_splits, code_version
@@ -26,7 +27,8 @@ from .train import train, check_run, list_checkpoints, teacher_train_logits, _lo
 # %% auto #0
 __all__ = ['GRIDS', 'RESULT_DIRS', 'MULLER_ALPHAS', 'TAUS', 'ARCH_ALPHAS', 'ARCH_RECIPES', 'MIX_VARIANTS', 'DEFAULT_SEEDS',
            'GridRun', 'run_dir', 'grid_runs', 'result_path', 'is_trained', 'summarise_run', 'save_run_logits',
-           'run_one', 'check_grid', 'collect_results', 'write_summary', 'run_grid']
+           'run_one', 'check_grid', 'collect_results', 'write_summary', 'run_grid', 'load_run_logits', 'evaluate_run',
+           'paired_run_differences']
 
 # %% ../nbs/17_experiments.ipynb #4d0cfb2b
 GRIDS = ("muller", "muller_students", "distill", "architectures", "mixup")
@@ -222,3 +224,36 @@ def run_grid(grids:Sequence[str], out:str|Path="runs/grids", data_root:str|Path=
             if jobs > 1: pool.shutdown(cancel_futures=True)
         write_summary(results, RESULT_DIRS[grid])
     return pd.DataFrame(rows)
+
+# %% ../nbs/17_experiments.ipynb #90dac5e7
+def load_run_logits(path:str|Path, split:str="test") -> dict:
+    "One split of a run's logits file (written by `save_run_logits`) in `load_logits`'s format."
+    with np.load(path, allow_pickle=False) as z:
+        if f"{split}_logits" not in z.files: raise ValueError(f"{path}: no split {split!r} (found {sorted(z.files)})")
+        logits = check_logits(z[f"{split}_logits"], f"{path}: {split}_logits")
+        labels = check_labels(z[f"{split}_labels"].astype(np.int64), logits.shape[1], f"{path}: {split}_labels")
+    return {"name": Path(path).stem, "path": str(path), "logits": logits, "shape": logits.shape, "labels": labels,
+            "group": None, "image_id": None, "meta": {}}
+
+def evaluate_run(path:str|Path) -> dict:
+    "`evaluate_model` of a run's test logits, logit-norm and temperature fitted on its validation logits (no bootstrap)."
+    return evaluate_model(load_run_logits(path, "test"), load_run_logits(path, "val"), n_boot=0, progress=False)
+
+def paired_run_differences(a:dict, b:dict, n_boot:int=1000, level:float=0.95, seed:int=0,
+                           scores:Sequence[str]=("MSP", "logit-norm")) -> dict[str, tuple[float, float, float]]:
+    "Run B minus run A (`evaluate_run` results on one test set), (difference, low, high) with shared paired-bootstrap resamples."
+    if not np.array_equal(a["_labels"], b["_labels"]): raise ValueError(f"{a['name']} and {b['name']} were not evaluated on the same test samples")
+    scaled_a = next(v for k, v in a["_reliability"].items() if k != "softmax")  # A's confidence after temperature scaling
+    pairs = {f"{side}:{s}": (r["_scores"][s], r["_correct"]) for side, r in (("a", a), ("b", b)) for s in scores}
+    extra = {"a:ece": ece_resampled(*a["_reliability"]["softmax"]), "b:ece": ece_resampled(*b["_reliability"]["softmax"]),
+             "a:ece_t": ece_resampled(*scaled_a)}
+    r = resampled_reports(pairs, n_boot, seed, extra=extra)
+    def diff(est:float, draws:np.ndarray) -> tuple[float, float, float]: return (float(est), *_percentiles(draws, level))
+    s0 = scores[0]
+    out = {"accuracy": diff(a["metrics"][s0]["error"][0] - b["metrics"][s0]["error"][0], r[f"a:{s0}"]["error"] - r[f"b:{s0}"]["error"]),
+           "ece": diff(b["calibration"]["ece"][0] - a["calibration"]["ece"][0], r["b:ece"]["b:ece"] - r["a:ece"]["a:ece"]),
+           "ece_vs_scaled": diff(b["calibration"]["ece"][0] - a["calibration"]["ece_temperature"][0], r["b:ece"]["b:ece"] - r["a:ece_t"]["a:ece_t"])}
+    for s in scores:
+        key = s.lower().replace("-", "_").replace(" ", "_")
+        out.update({f"{key}_{m}": diff(b["metrics"][s][m][0] - a["metrics"][s][m][0], r[f"b:{s}"][m] - r[f"a:{s}"][m]) for m in ("aurc", "eaurc", "augrc")})
+    return out
