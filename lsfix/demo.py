@@ -15,15 +15,15 @@ from fastcore.script import call_parse, Param
 
 from .core import atomic_folder, check_in_range, cli_name, fail, save_json, save_text
 from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
-from .selective import paired_difference
-from .plots import rc_curves, plot_max_logit_tables, max_logit_table, save_figure
+from .selective import paired_difference, verdict, claim_verdict, METRIC_FAMILIES, LOWER_IS_BETTER
+from .plots import rc_curves, plot_max_logit_tables, max_logit_table, gap_at_equal_msp, save_figure
 from .train import train
 from .recipes import get_recipe, resolve_config
 
 # %% auto #0
 __all__ = ['ALPHAS', 'LOGITS_FILES', 'SHIFTED_DATASETS', 'GROUP_NAMES', 'HEADLINE', 'run_dir', 'is_finished', 'train_models',
-           'evaluate_runs', 'headline_table', 'logit_norm_table', 'injection_table', 'max_logit_gap', 'summarise',
-           'build_report', 'run_demo', 'main']
+           'evaluate_runs', 'headline_table', 'logit_norm_table', 'injection_table', 'paired_metrics', 'summarise',
+           'build_report', 'run_demo', 'main', 'findings_markdown']
 
 # %% ../nbs/16_demo.ipynb #e0dff731
 ALPHAS = (0.0, 0.1, 0.2, 0.3)
@@ -94,69 +94,54 @@ def injection_table(results:dict[float, dict], score:str="MSP") -> pd.DataFrame:
     return pd.concat(parts, names=["α"]).reset_index().set_index("α")
 
 # %% ../nbs/16_demo.ipynb #acb60d4f
-def _verdict(flags:Sequence[bool]) -> str:
-    return "supported" if all(flags) else "partly supported" if any(flags) else "not supported"
-
-def _mean_gap(msp_prob:np.ndarray, top:np.ndarray, correct:np.ndarray, min_count:int) -> float:
-    tab = max_logit_table(msp_prob, top, correct)
-    tab = tab[tab["count"] >= min_count].pivot_table(index="msp", columns="correct", values="mean")
-    if True not in tab or False not in tab: return float("nan")
-    gap = (tab[False] - tab[True]).dropna()
-    return float(gap.mean()) if len(gap) else float("nan")
-
-def max_logit_gap(msp_prob:np.ndarray, top:np.ndarray, correct:np.ndarray, min_count:int=10, n_boot:int=200,
-                  seed:int=0) -> tuple[float, float, float]:
-    "Mean over MSP windows of (mean max logit of ✗ − that of ✓), with a 95% bootstrap interval over samples (from the per-sample MSP, max logit, correctness)."
-    est = _mean_gap(msp_prob, top, correct, min_count)
-    rng = np.random.default_rng(seed)
-    boots = [_mean_gap(msp_prob[i], top[i], correct[i], min_count) for i in rng.integers(0, len(correct), (n_boot, len(correct)))]
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if n_boot else (est, est)
-    return est, float(lo), float(hi)
-
-def _interval(results, alpha, score, key): return results[alpha]["metrics"][score][key]
 def _max_logit_inputs(r:dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]: return np.exp(r["_scores"]["MSP"]), r["_scores"]["max logit"], r["_correct"]
 
+def paired_metrics(results:dict[float, dict], a:float, score_a:str, b:float, score_b:str) -> dict[str, tuple[float, float, float]]:
+    "Every selective metric of (model b, score_b) minus (model a, score_a) on the same test samples, with its paired 95% interval."
+    ra, rb = results[a], results[b]
+    if ra["_resamples"] and rb["_resamples"] and score_a in ra["_resamples"] and score_b in rb["_resamples"]:
+        level = rb["bootstrap"]["level"]  # the resamples of every model are the same draws: their differences are paired
+        return {k: (rb["metrics"][score_b][k][0] - ra["metrics"][score_a][k][0],
+                    *np.quantile(rb["_resamples"][score_b][k] - ra["_resamples"][score_a][k], [(1 - level) / 2, (1 + level) / 2]))
+                for k in rb["_resamples"][score_b]}
+    return paired_difference(ra["_scores"][score_a], ra["_correct"], rb["_scores"][score_b], rb["_correct"], n_boot=1000)
+
+def _family_lines(diffs:dict[float, dict], expect:str) -> list[str]:
+    "One line per metric family: the claim's verdict over every α and the intervals it rests on."
+    def fmt(m, d): scale = 1000 if m in ("aurc", "eaurc", "augrc") else 100; return f"{scale*d[0]:+.2f} [{scale*d[1]:+.2f}, {scale*d[2]:+.2f}]"
+    lines = []
+    for family, metrics in METRIC_FAMILIES.items():
+        per_alpha = {a: claim_verdict(d, metrics, expect) for a, d in diffs.items()}
+        overall = per_alpha[next(iter(per_alpha))] if len(set(per_alpha.values())) == 1 else "partly supported"
+        lines.append(f"  - {family}: **{overall}** (" + "; ".join(
+            f"α = {a:g}: {per_alpha[a]}, " + ", ".join(f"{m} {fmt(m, d[m])}" for m in metrics) for a, d in diffs.items()) + ")")
+    return lines
+
 def summarise(results:dict[float, dict], coverage:float=0.1) -> list[str]:
-    "Bullet points stating, from the numbers, which of the paper's claims this run supports."
+    "Markdown bullet points stating which of the paper's claims this run supports, each decided from paired 95% intervals."
     ce, ls = 0.0, [a for a in results if a != 0.0]
-    if not ls: raise ValueError("summarise needs the CE model (α = 0) and at least one LS model")
-    fmt = lambda a: f"α = {a:g}"
-    err = {a: _interval(results, a, "MSP", "error") for a in results}
-    keeps = [err[a][0] <= err[ce][2] for a in ls]
-    lines = [f"**LS keeps or improves accuracy: {_verdict(keeps)}.** Error: CE {100*err[ce][0]:.2f}% "
-             f"[{100*err[ce][1]:.2f}, {100*err[ce][2]:.2f}]; " + ", ".join(f"{fmt(a)} {100*err[a][0]:.2f}%" for a in ls) + "."]
-    au = {a: _interval(results, a, "MSP", "aurc") for a in results}
-    def paired(a, score_a, b, score_b):  # AURC(b) − AURC(a) on the same test samples, paired bootstrap
-        ra, rb = results[a], results[b]
-        return paired_difference(ra["_scores"][score_a], ra["_correct"], rb["_scores"][score_b], rb["_correct"], n_boot=1000)["aurc"]
-    vs_ce = {a: paired(ce, "MSP", a, "MSP") for a in ls}
-    lines.append(f"**LS degrades selective classification (MSP AURC): {_verdict([vs_ce[a][0] > 0 for a in ls])}.** "
-                 f"AURC×1000: CE {1000*au[ce][0]:.2f}; " + ", ".join(f"{fmt(a)} {1000*au[a][0]:.2f}" for a in ls)
-                 + "; LS − CE (paired 95% interval): " + ", ".join(f"{1000*d:+.2f} [{1000*lo:+.2f}, {1000*hi:+.2f}]" for d, lo, hi in vs_ce.values())
-                 + f", excluding zero for {sum(v[1] > 0 for v in vs_ce.values())} of {len(ls)}.")
-    ln = {a: _interval(results, a, "logit-norm", "aurc")[0] for a in results}
-    helps = [ln[a] < au[a][0] for a in ls]
-    ln_vs_msp = {a: paired(a, "MSP", a, "logit-norm") for a in ls}
-    closed = [f"{fmt(a)} {100*(au[a][0]-ln[a])/(au[a][0]-au[ce][0]):.0f}%" for a in ls if au[a][0] > au[ce][0]]
-    lines.append(f"**Logit normalisation recovers SC of LS models: {_verdict(helps)}.** AURC×1000 with logit-norm: "
-                 + ", ".join(f"{fmt(a)} {1000*ln[a]:.2f} (MSP {1000*au[a][0]:.2f})" for a in ls)
-                 + (f"; share of the LS–CE gap closed: {', '.join(closed)}" if closed else "")
-                 + f"; logit-norm − MSP interval below zero for {sum(v[2] < 0 for v in ln_vs_msp.values())} of {len(ls)}"
-                 + f". On CE it gives {1000*ln[ce]:.2f} (MSP {1000*au[ce][0]:.2f})"
-                 + (", a fallback to MSP." if results[ce]["logit_norm"]["p"] is None else "."))
-    gap = {a: max_logit_gap(*_max_logit_inputs(results[a])) for a in results}
-    pattern = [gap[a][1] > max(gap[ce][0], 0) for a in ls]
-    lines.append(f"**At equal MSP, LS gives wrong predictions a higher max logit than correct ones (Eq 16): {_verdict(pattern)}.** "
-                 "Mean max-logit gap ✗ − ✓ across MSP windows (95% interval): "
-                 + ", ".join(f"{fmt(a)} {gap[a][0]:+.2f} [{gap[a][1]:+.2f}, {gap[a][2]:+.2f}]" for a in results)
-                 + "; supported where the LS interval lies above both zero and CE's gap.")
+    if ce not in results or not ls: raise ValueError("summarise needs the CE model (α = 0) and at least one LS model")
+    vs_ce = {a: paired_metrics(results, ce, "MSP", a, "MSP") for a in ls}
+    worse_error = [a for a in ls if verdict(vs_ce[a]["error"], "error") == "worse"]
+    lines = [f"**LS keeps accuracy: {'not supported' if worse_error else 'supported'}.** Test error LS − CE (%, paired 95% interval): "
+             + ", ".join(f"α = {a:g} {100*vs_ce[a]['error'][0]:+.2f} [{100*vs_ce[a]['error'][1]:+.2f}, {100*vs_ce[a]['error'][2]:+.2f}]" for a in ls) + "."]
+    lines += ["**LS degrades selective classification (MSP, LS − CE; AURC-type ×1000, coverage and risk in %):**"] + _family_lines(vs_ce, "worse")
+    ln = {a: paired_metrics(results, a, "MSP", a, "logit-norm") for a in ls}
+    lines += ["**Logit normalisation recovers selective classification of the LS models (logit-norm − MSP):**"] + _family_lines(ln, "better")
+    p_ce = results[ce]["logit_norm"]["p"]
+    lines.append(f"  - On CE, logit-norm {'falls back to MSP (no p beats MSP on validation)' if p_ce is None else f'uses p = {p_ce:g}'}.")
+    gap = {a: gap_at_equal_msp(r["_scores"]["max logit"], r["_scores"]["MSP"], r["_correct"], n_boot=200) for a, r in results.items()}
+    higher = [a for a in ls if gap[a][1] > 0]
+    lines.append(f"**At equal MSP, LS gives wrong predictions a higher max logit than correct ones (Eq 16): "
+                 f"{'supported' if len(higher) == len(ls) else 'partly supported' if higher else 'no significant difference'}.** "
+                 "Max-logit gap ✗ − ✓ at equal MSP (95% interval): " + ", ".join(f"α = {a:g} {g[0]:+.3f} [{g[1]:+.3f}, {g[2]:+.3f}]" for a, g in gap.items()) + ".")
     if any(r["groups"] is None for r in results.values()): return lines  # no shifted test set
     tables = {a: r["groups"]["MSP"] for a, r in results.items()}
-    shifted = {a: int(t.loc[GROUP_NAMES["1"], "samples"]) for a, t in tables.items()}
-    errors = {a: int(t.loc["all", "errors"]) for a, t in tables.items()}
-    lines.append(f"**Under epistemic injection, LS accepts more shifted samples at {100*coverage:g}% coverage (MSP): "
-                 f"{_verdict([shifted[a] > shifted[ce] for a in ls])}.** Shifted samples accepted / errors among all accepted: "
-                 + ", ".join(f"{fmt(a)} {shifted[a]} / {errors[a]}" for a in results) + ".")
+    shifted = {a: int(tables[a].loc[GROUP_NAMES["1"], "samples"]) for a in results}
+    errors = {a: int(tables[a].loc["all", "errors"]) for a in results}
+    lines.append(f"**Under epistemic injection, LS accepts more shifted samples at {100*coverage:g}% coverage (MSP):** "
+                 f"{'yes' if all(shifted[a] > shifted[ce] for a in ls) else 'not for every α'}, counted on this one test set (no interval). "
+                 "Shifted samples accepted / errors among all accepted: " + ", ".join(f"α = {a:g} {shifted[a]} / {errors[a]}" for a in results) + ".")
     return lines
 
 # %% ../nbs/16_demo.ipynb #c96bf2b8
@@ -174,7 +159,7 @@ def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:f
           f"Recipe `{recipe}` ({cfg.model}, {cfg.epochs} epochs, batch {cfg.batch_size}, seed {cfg.seed}); the only thing varied is α. "
           "Brackets are 95% percentile-bootstrap intervals over test samples. AURC-type metrics ×1000; Cov@r: the largest coverage "
           "with selective risk ≤ r." + (f" Wall time of this run: {seconds/60:.1f} min." if seconds else ""), "",
-          "## Summary (decided from the numbers below)", ""] + [f"- {l}" for l in summarise(results, coverage)] + [
+          "## Summary (decided from the numbers below)", ""] + [l if l.startswith("  - ") else f"- {l}" for l in summarise(results, coverage)] + [
           "", "## 1. Risk–coverage with MSP", "", "![RC curves, MSP](rc_msp.png)", "",
           "## 2. Risk–coverage with logit normalisation", "", "![RC curves, logit-norm](rc_logitnorm.png)", "",
           markdown_table(logit_norm_table(results)), "",
@@ -212,3 +197,38 @@ def main(out:Param("output directory of the runs and the report", str)="runs/dem
     try: report = run_demo(out, data, recipe, alphas, overrides or (), n_boot=n_boot, force=bool(force))
     except (ValueError, FileNotFoundError, MemoryError) as e: fail("demo", e)
     print(f"\nThe demo report is at {report}")
+
+# %% ../nbs/16_demo.ipynb #6a06123a
+def _ci(v:Sequence[float], scale:float, signed:bool=True) -> str:
+    f = "{:+.2f}" if signed else "{:.2f}"
+    return f"{f.format(scale * v[0])} [{f.format(scale * v[1])}, {f.format(scale * v[2])}]"
+
+def _families_by_verdict(diffs:dict[str, dict], expect:str) -> str:
+    "Which metric families support the claim at every α, from which α on, or at none."
+    parts = []
+    for family, metrics in METRIC_FAMILIES.items():
+        ok = [float(a) for a, d in diffs.items() if claim_verdict(d, metrics, expect) == "supported"]
+        alphas = sorted(float(a) for a in diffs)
+        where = ("at every α" if ok == alphas else f"from α = {ok[0]:g}" if ok and ok == alphas[alphas.index(ok[0]):]
+                 else "at α = " + ", ".join(f"{a:g}" for a in ok) if ok else "at no α")
+        parts.append(f"{family} {where}")
+    return "; ".join(parts)
+
+def findings_markdown(claims:dict) -> str:
+    "The README's findings paragraph, generated from `fmnist_claims.json` (see above)."
+    c, avg = claims["comparisons"], claims["seed_average"]
+    ls = sorted(c["LS vs CE (MSP)"], key=float)
+    a_txt = ", ".join(ls)
+    ls_ce, ln, both = c["LS vs CE (MSP)"], c["logit-norm vs MSP (LS model)"], c["LS + logit-norm vs CE (MSP)"]
+    closed = [100 * -ln[a]["aurc"][0] / ls_ce[a]["aurc"][0] for a in ls]
+    still = [a for a in ls if verdict(both[a]["aurc"], "aurc") == "worse"]
+    return (f"What `nbs/20_fmnist_selective.ipynb` finds over three seeds, as seed averages with paired 95% test-sampling "
+            f"intervals: LS leaves the test error unchanged (LS − CE, %: {', '.join(_ci(ls_ce[a]['error'], 100) for a in ls)} "
+            f"for α = {a_txt}) but raises MSP's AURC×1000 from {_ci(avg['0']['MSP']['aurc'], 1000, False)} (CE) by "
+            f"{', '.join(_ci(ls_ce[a]['aurc'], 1000) for a in ls)}. The claim that LS degrades selective classification is "
+            f"supported for {_families_by_verdict(ls_ce, 'worse')}. Logit normalisation, "
+            f"with $p$ chosen on validation, lowers the LS models' AURC×1000 by {', '.join(_ci(ln[a]['aurc'], 1000) for a in ls)} "
+            f"({', '.join(f'{x:.0f}%' for x in closed)} of the gap; supported for {_families_by_verdict(ln, 'better')}), "
+            + (f"but LS + logit-norm stays above CE at α = {', '.join(still)} "
+               f"({', '.join(_ci(both[a]['aurc'], 1000) for a in still)}), " if still else "and LS + logit-norm is not worse than CE, ")
+            + "and it falls back to MSP on the CE model.")

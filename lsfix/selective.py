@@ -14,10 +14,10 @@ from numpy.typing import ArrayLike
 from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy
 
 # %% auto #0
-__all__ = ['SCORE_NAMES', 'LOWER_IS_BETTER', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy',
-           'doctor', 'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage',
-           'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report', 'paired_difference',
-           'contrast_report', 'verdict']
+__all__ = ['SCORE_NAMES', 'LOWER_IS_BETTER', 'METRIC_FAMILIES', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy',
+           'margin', 'neg_energy', 'doctor', 'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc',
+           'risk_at_coverage', 'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report',
+           'paired_difference', 'contrast_report', 'verdict', 'claim_verdict']
 
 # %% ../nbs/02_selective.ipynb #840e7dc3
 def _softmax_parts(v:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -439,3 +439,15 @@ def verdict(interval:Sequence[float], metric:str) -> str:
     if low > 0: return "worse" if worse_up else "better"
     if high < 0: return "better" if worse_up else "worse"
     return "no significant difference"
+
+# %% ../nbs/02_selective.ipynb #f1ac4020
+METRIC_FAMILIES = {"AURC, E-AURC": ("aurc", "eaurc"), "AUGRC": ("augrc",), "Cov@1%, Cov@5%": ("cov@1%", "cov@5%"),
+                   "Risk@10%, Risk@50%": ("risk@10%", "risk@50%")}
+
+def claim_verdict(difference:Mapping[str, Sequence[float]], metrics:Sequence[str], expect:str) -> str:
+    "Whether the intervals of B − A for `metrics` support the claim that B is `expect` ('worse' or 'better') than A."
+    if expect not in ("worse", "better"): raise ValueError(f"expect must be 'worse' or 'better', got {expect!r}")
+    found = [verdict(difference[m], m) for m in metrics]
+    if all(v == expect for v in found): return "supported"
+    if any(v not in (expect, "no significant difference") for v in found): return "not supported"
+    return "no significant difference" if all(v == "no significant difference" for v in found) else "partly supported"

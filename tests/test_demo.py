@@ -33,7 +33,12 @@ def test_report_has_every_section(smoke):
                     "## 3. Max logit given MSP", "## 4. Epistemic injection", "## 5. Selective classification and calibration"):
         assert heading in text
     claims = [l for l in text.splitlines() if l.startswith("- **")]
-    assert len(claims) == 5 and all(("supported" in l) for l in claims)
+    assert len(claims) == 5                                   # accuracy, SC, logit-norm, Eq 16, injection
+    verdicts = [l.split(": **")[1].split("**")[0] for l in text.splitlines() if l.startswith("  - ") and ": **" in l]
+    assert len(verdicts) == 8                                 # one per metric family, for SC and for logit-norm
+    assert set(verdicts) <= {"supported", "not supported", "partly supported", "no significant difference"}, verdicts
+    keeps = claims[0].split(": ")[1].split(".**")[0]
+    assert keeps in ("supported", "not supported"), claims[0]
     for png in ("rc_msp.png", "rc_logitnorm.png", "max_logit_given_msp.png"):
         assert (out / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     models = json.loads((out / "report" / "report.json").read_text())["models"]
