@@ -158,7 +158,7 @@ RECIPES: dict[str, TrainConfig] = {
         model_kwargs={"encoder_name": "resnet18", "encoder_output_stride": 8, "decoder_atrous_rates": [2, 4, 6],
                       "decoder_channels": 64},
         batch_size=32, epochs=2, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", warmup_epochs=0.1,
-        eval_batch_size=100, n_pixels=32, log_every=25, eval_every=1,
+        eval_batch_size=100, n_pixels=16, log_every=25, eval_every=1,
         notes="Not from the paper: the CPU segmentation recipe (DeepLabV3+ on Fashion-MNIST canvases, lsfix.canvas), trained "
               "from scratch as the paper's models are. Output stride 8 and atrous rates 2/4/6 because the default 12/24/36 "
               "exceed the 8x8 feature map of a 64-pixel canvas; AdamW because SGD needs far more than 500 steps from scratch. "
