@@ -162,8 +162,8 @@ RECIPES: dict[str, TrainConfig] = {
         notes="Not from the paper: the CPU segmentation recipe (DeepLabV3+ on Fashion-MNIST canvases, lsfix.canvas), trained "
               "from scratch as the paper's models are. Output stride 8 and atrous rates 2/4/6 because the default 12/24/36 "
               "exceed the 8x8 feature map of a 64-pixel canvas; AdamW because SGD needs far more than 500 steps from scratch. "
-              "Sized for about 7 minutes on 2 idle cores (~40 canvases/s); measured on one thread of a loaded 2-core machine: "
-              "~10 canvases/s (150 steps in 466 s, 18.7% validation pixel error at step 150)."),
+              "Sized for about 7-9 minutes on 2 idle cores (30-40 canvases/s); measured on one thread of a loaded 2-core machine "
+              "(alpha=0, seed 0): 500 steps in 1569 s (~10 canvases/s) plus 11 s of export, 12.8% validation pixel error."),
     "fmnist_fcn": TrainConfig(
         recipe="fmnist_fcn", dataset="fashion_mnist", model="fcn", model_kwargs={"dropout": 0.2}, augment="none",
         batch_size=128, epochs=6, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
