@@ -22,23 +22,27 @@ from .core import cli_name, fail, atomic_write
 
 # %% auto #0
 __all__ = ['DATASETS', 'TRAIN_SIZES', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'IGNORE_INDEX',
-           'AUGMENTATIONS', 'num_classes', 'prepare_fashion_mnist', 'main', 'key_seed', 'keyed_generator',
-           'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip', 'sobel_edges', 'ImageOnly', 'read_rgb',
-           'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids', 'read_cityscapes', 'SegTransform',
-           'get_datasets', 'shard_indices', 'ShardedLoader', 'TensorLoader', 'FileLoader', 'make_loader']
+           'AUGMENTATIONS', 'num_classes', 'in_channels', 'dataset_task', 'prepare_fashion_mnist', 'main', 'key_seed',
+           'keyed_generator', 'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip', 'sobel_edges',
+           'ImageOnly', 'read_rgb', 'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids', 'read_cityscapes',
+           'SegTransform', 'get_datasets', 'shard_indices', 'ShardedLoader', 'TensorLoader', 'FileLoader',
+           'make_loader']
 
 # %% ../nbs/10_data.ipynb #7043d1ab
-DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet", "imagenet_sketch", "cityscapes")
-_NUM_CLASSES = dict(fashion_mnist=10, cifar10=10, cifar100=100, imagenet=1000, imagenet_sketch=1000, cityscapes=19)
+DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet", "imagenet_sketch", "cityscapes", "fmnist_canvas")
+_NUM_CLASSES = dict(fashion_mnist=10, cifar10=10, cifar100=100, imagenet=1000, imagenet_sketch=1000, cityscapes=19, fmnist_canvas=11)
 TRAIN_SIZES = dict(fashion_mnist=60_000, cifar10=50_000, cifar100=50_000, imagenet=1_281_167, cityscapes=2_975)  # training split before the validation split
-_VAL_SIZE = dict(fashion_mnist=5000, cifar10=5000, cifar100=5000, imagenet=10000, imagenet_sketch=0, cityscapes=300)
+_VAL_SIZE = dict(fashion_mnist=5000, cifar10=5000, cifar100=5000, imagenet=10000, imagenet_sketch=0, cityscapes=100, fmnist_canvas=100)
+_IN_CHANS = dict(fashion_mnist=1, cifar10=3, cifar100=3, imagenet=3, imagenet_sketch=3, cityscapes=3, fmnist_canvas=1)
+_SEGMENTATION = {"cityscapes", "fmnist_canvas"}  # per-pixel labels [H,W], void 255
 _LAYOUTS = dict(
     fashion_mnist="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (run `make data`)",
     cifar10="<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}",
     cifar100="<root>/cifar-100-python/{train,test,meta}",
     imagenet="<root>/{train,val}/<wnid>/*.JPEG",
     imagenet_sketch="<root>[/sketch]/<wnid>/*.{JPEG,png}",
-    cityscapes="<root>/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + <root>/gtFine/{train,val}/<city>/*_gtFine_labelIds.png")
+    cityscapes="<root>/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + <root>/gtFine/{train,val}/<city>/*_gtFine_labelIds.png",
+    fmnist_canvas="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, the items of the canvases (run `make data`)")
 FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FMNIST_DEB = "/usr/share/datasets/fashion-mnist"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -51,6 +55,14 @@ def _check_name(name:str) -> str:
 def num_classes(name:str) -> int:
     "Number of classes of dataset `name` (Cityscapes: the 19 train ids)."
     return _NUM_CLASSES[_check_name(name)]
+
+def in_channels(name:str) -> int:
+    "Image channels of dataset `name` (1 for the greyscale Fashion-MNIST sets)."
+    return _IN_CHANS[_check_name(name)]
+
+def dataset_task(name:str) -> str:
+    "'segmentation' for data sets with per-pixel labels, else 'classification'."
+    return "segmentation" if _check_name(name) in _SEGMENTATION else "classification"
 
 def _require(path:Path, name:str, what:str="") -> Path:
     if not path.exists():
@@ -173,9 +185,12 @@ def read_rgb(path:str, target:int) -> tuple[Any, int]:
 class FileDataset(Dataset):
     "`(path, target)` samples read by `read`; `transform` (random, training) and `eval_transform` map (image, target) -> (x, y)."
     def __init__(self, samples:Sequence[tuple], transform:Callable, eval_transform:Callable,
-                 classes:Sequence[str]=(), read:Callable=read_rgb):
+                 classes:Sequence[str]=(), read:Callable=read_rgb, source:str|None=None, indices:Sequence[int]|None=None):
         self.samples, self.transform, self.eval_transform = list(samples), transform, eval_transform
         self.classes, self.read = list(classes), read
+        # provenance, kept through `subset` when `source` is named: sample i is item indices[i] of `source`
+        self.source = source
+        self.indices = None if source is None else list(range(len(self.samples))) if indices is None else [int(i) for i in indices]
 
     def __len__(self) -> int: return len(self.samples)
     def __getitem__(self, i:int) -> tuple[Any, Any]: return self.load(i)
@@ -191,7 +206,8 @@ class FileDataset(Dataset):
     def subset(self, indices:Sequence[int], train:bool=True) -> FileDataset:
         "The samples at `indices`; `train=False` makes its transform the evaluation one."
         return FileDataset([self.samples[int(i)] for i in indices], self.transform if train else self.eval_transform,
-                           self.eval_transform, self.classes, self.read)
+                           self.eval_transform, self.classes, self.read, self.source,
+                           None if self.source is None else [self.indices[int(i)] for i in indices])
 
 def imagenet_transforms(img_size:int=224) -> tuple[ImageOnly, ImageOnly]:
     "ImageNet (train, eval) transforms: random-resized-crop bicubic + flip; resize to size/0.875 + centre crop."
@@ -289,16 +305,18 @@ def _imagenet_sketch(root, val_size, seed, img_size=224, imagenet_root=None):
     eval_tf = imagenet_transforms(img_size)[1]
     return {"test": FileDataset([(p, index[classes[t]]) for p, t in samples], eval_tf, eval_tf, order)}
 
-def _cityscapes(root, val_size, seed, crop_size=(512, 1024)):
+def _cityscapes(root, val_size, seed, crop_size=(512, 1024), split_seed=0):
     def pairs(split):
         for d in ("leftImg8bit", "gtFine"): _require(root / d / split, "cityscapes")
         ds = torchvision.datasets.Cityscapes(str(root), split=split, mode="fine", target_type="semantic")
         return sorted(zip(ds.images, (t[0] for t in ds.targets)))  # listdir order is filesystem-dependent
     classes = [c.name for c in torchvision.datasets.Cityscapes.classes if 0 <= c.train_id < 19]
     eval_tf = SegTransform(False)
-    full = FileDataset(pairs("train"), SegTransform(True, crop_size), eval_tf, classes, read_cityscapes)
-    tr, va = split_indices(len(full), val_size, seed)
-    return {"train": full.subset(tr), "val": full.subset(va, train=False), "test": FileDataset(pairs("val"), eval_tf, eval_tf, classes, read_cityscapes)}
+    official_val = FileDataset(pairs("val"), eval_tf, eval_tf, classes, read_cityscapes,
+                               source=f"cityscapes official val images sorted by path, split with split_seed={split_seed}")
+    te, va = split_indices(len(official_val), val_size, split_seed)  # the paper's split: fixed, not the training seed
+    return {"train": FileDataset(pairs("train"), SegTransform(True, crop_size), eval_tf, classes, read_cityscapes),
+            "val": official_val.subset(va, train=False), "test": official_val.subset(te, train=False)}
 
 def get_datasets(name:str, root:str|Path, val_size:int|None=None, seed:int=0, **kw) -> dict[str, Dataset]:
     "The splits of dataset `name` under `root`: 'train', 'val', 'test' (+ 'test_shifted' for Fashion-MNIST; Sketch: 'test' only)."
@@ -307,6 +325,9 @@ def get_datasets(name:str, root:str|Path, val_size:int|None=None, seed:int=0, **
     if not root.is_dir(): raise FileNotFoundError(f"{name}: data root {root} does not exist; expected the layout {_LAYOUTS[name]}")
     val_size = _VAL_SIZE[name] if val_size is None else val_size
     if name in ("cifar10", "cifar100"): return _cifar(root, val_size, seed, name, **kw)
+    if name == "fmnist_canvas":
+        from .canvas import fmnist_canvas  # lsfix.canvas builds on this module's Fashion-MNIST splits
+        return fmnist_canvas(root, val_size, seed, **kw)
     return dict(fashion_mnist=_fashion_mnist, imagenet=_imagenet, imagenet_sketch=_imagenet_sketch, cityscapes=_cityscapes)[name](root, val_size, seed, **kw)
 
 # %% ../nbs/10_data.ipynb #7683c0b9

@@ -22,9 +22,9 @@ if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
 __all__ = ['SCORES', 'PAIRED_SCORES', 'PAIRED_METRICS', 'COLUMNS', 'REPORT_FILES', 'load_logits', 'fit_validation',
-           'evaluate_model', 'model_names', 'evaluate_files', 'report_table', 'add_paired_differences', 'paired_table',
-           'figure_slugs', 'jsonable', 'markdown_table', 'build_figures', 'render_markdown', 'is_report_folder',
-           'write_report', 'main']
+           'evaluate_model', 'model_names', 'check_same_pixels', 'evaluate_files', 'report_table',
+           'add_paired_differences', 'paired_table', 'figure_slugs', 'jsonable', 'markdown_table', 'build_figures',
+           'render_markdown', 'is_report_folder', 'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
 def _bytes_needed(shape:tuple[int, ...], dtype:np.dtype) -> int:
@@ -72,13 +72,18 @@ def load_logits(path:str|Path, logits:bool=True) -> dict:
         try: meta = json.loads(str(data["meta"]))
         except json.JSONDecodeError as e: raise ValueError(f"{path}: meta is not valid JSON ({e})") from None
         if not isinstance(meta, dict): raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
+    if "coords" in data:  # segmentation: each row's cell (row, col) at the logits' resolution
+        coords = to_numpy(data["coords"], f"{path}: coords")
+        if coords.shape != (len(labels), 2) or not np.issubdtype(coords.dtype, np.integer):
+            raise ValueError(f"{path}: coords: expected integers of shape {(len(labels), 2)}, got {coords.dtype} of shape {coords.shape}")
+        extra["coords"] = coords
     group_names = meta.get("group_names", {})
     if not isinstance(group_names, dict) or not all(isinstance(v, str) for v in group_names.values()):
         raise ValueError(f"{path}: meta group_names must map group values to names (strings), got {group_names!r}")
     shown = [group_names.get(str(g), str(g)) for g in np.unique(extra["group"])] if "group" in extra else []
     if "all" in shown: raise ValueError(f"{path}: group: 'all' is reserved for the totals row; name the group otherwise (meta group_names)")
     return {"name": path.stem, "path": str(path), "logits": v, "shape": tuple(shape), "labels": labels,
-            "group": extra.get("group"), "image_id": extra.get("image_id"), "meta": meta}
+            "group": extra.get("group"), "image_id": extra.get("image_id"), "coords": extra.get("coords"), "meta": meta}
 
 # %% ../nbs/14_evaluate.ipynb #2bd732f7
 SCORES = SCORE_NAMES + ("logit-norm",)
@@ -168,6 +173,22 @@ def model_names(records:Sequence[dict], names:Sequence[str]|None=None) -> list[s
     out = [suffix(i) for i in range(len(parts))]
     return [s if s is not None else f"{Path(r['path']).stem} #{i + 1}" for i, (s, r) in enumerate(zip(out, records))]  # the same file twice
 
+def check_same_pixels(files:Sequence[dict]) -> None:
+    "Raise unless every loaded file holds the same pixels `(image_id, coords)` as the first (ordinary files: none)."
+    ref = files[0] if files else None
+    for f in files[1:]:
+        if (ref["image_id"] is None) != (f["image_id"] is None):
+            pix, other = (ref, f) if ref["image_id"] is not None else (f, ref)
+            raise ValueError(f"{pix['path']} holds segmentation pixels (image_id) but {other['path']} does not; compare pixel files only with each other")
+        for key in ("image_id", "coords"):
+            a, b = ref[key], f[key]
+            if (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not np.array_equal(a, b))):
+                why = {k: (ref["meta"].get(k), f["meta"].get(k)) for k in ("n_pixels", "pixel_seed", "image_source")}
+                why = ", ".join(f"{k} {x!r} vs {y!r}" for k, (x, y) in why.items() if x != y)
+                raise ValueError(f"{f['path']} and {ref['path']} hold different pixels ({key} differs"
+                                 f"{'; ' + why if why else ''}); models are compared on the same pixels: export every model's "
+                                 "test set with the same n_pixels and pixel_seed")
+
 def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_boot:int=1000, seed:int=0,
                    ps:Sequence[float]|None=None, coverage:float=0.1, progress:bool|None=None, names:Sequence[str]|None=None) -> list[dict]:
     "Check every file (all but the logits values) first, then load and evaluate one model at a time: validation fits, then the test pass."
@@ -180,6 +201,7 @@ def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"--seed must be a non-negative integer, got {plain(seed)}")
     check_in_range(coverage, "--coverage", 0, 1, low_open=True)
     tests, vals = [load_logits(p, logits=False) for p in test], [load_logits(p, logits=False) for p in val]
+    check_same_pixels(tests)
     for t, v in zip(tests, vals):
         if v["shape"][1] != t["shape"][1]:
             raise ValueError(f"{v['path']}: K={v['shape'][1]} classes but the paired test file {t['path']} has K={t['shape'][1]}")

@@ -16,29 +16,32 @@ import pandas as pd
 import yaml
 
 from .core import atomic_write, save_json, check_logits, check_labels
+from .data import get_datasets
 from .calibration import nll, ece_resampled
 from .distributed import DistInfo
 from .evaluate import load_logits, evaluate_model
-from .selective import resampled_reports, _percentiles
+from .selective import msp, rc_curve, resampled_reports, _percentiles
 from .objectives import smoothness_index
+from .segmentation import labels_at, logits_before_upsampling
 from .recipes import ConfigError, config_from_dict, resolve_config
-from .train import train, check_run, list_checkpoints, teacher_train_logits, _load_splits, code_version
+from .train import train, check_run, list_checkpoints, teacher_train_logits, _load_splits, code_version, load_trained
 
 # %% auto #0
-__all__ = ['GRIDS', 'RESULT_DIRS', 'MULLER_ALPHAS', 'TAUS', 'ARCH_ALPHAS', 'ARCH_RECIPES', 'MIX_VARIANTS', 'DEFAULT_SEEDS',
-           'GridRun', 'run_dir', 'grid_runs', 'result_path', 'is_trained', 'summarise_run', 'save_run_logits',
-           'run_one', 'check_grid', 'collect_results', 'write_summary', 'run_grid', 'load_run_logits', 'evaluate_run',
-           'paired_run_differences']
+__all__ = ['GRIDS', 'RESULT_DIRS', 'MULLER_ALPHAS', 'TAUS', 'ARCH_ALPHAS', 'SEG_ALPHAS', 'ARCH_RECIPES', 'MIX_VARIANTS',
+           'DEFAULT_SEEDS', 'GridRun', 'run_dir', 'grid_runs', 'result_path', 'is_trained', 'summarise_run',
+           'save_run_logits', 'run_one', 'pick_canvases', 'write_canvas_maps', 'check_grid', 'collect_results',
+           'write_summary', 'run_grid', 'load_run_logits', 'evaluate_run', 'paired_run_differences']
 
 # %% ../nbs/17_experiments.ipynb #4d0cfb2b
-GRIDS = ("muller", "muller_students", "distill", "architectures", "mixup")
+GRIDS = ("muller", "muller_students", "distill", "architectures", "mixup", "segmentation")
 RESULT_DIRS = {"muller": "muller_fmnist", "muller_students": "muller_fmnist", "distill": "muller_distill",
-               "architectures": "fmnist_architectures", "mixup": "mixup_fmnist"}
-MULLER_ALPHAS, TAUS, ARCH_ALPHAS = (0.0, 0.05, 0.1, 0.15, 0.3), (1.0, 2.0, 4.0, 8.0), (0.0, 0.1, 0.2, 0.3)
+               "architectures": "fmnist_architectures", "mixup": "mixup_fmnist", "segmentation": "seg_canvas"}
+MULLER_ALPHAS, TAUS, ARCH_ALPHAS, SEG_ALPHAS = (0.0, 0.05, 0.1, 0.15, 0.3), (1.0, 2.0, 4.0, 8.0), (0.0, 0.1, 0.2, 0.3), (0.0, 0.1, 0.3)
 ARCH_RECIPES = {"fcn": "fmnist_fcn", "cnn": "fmnist_cnn", "resnet20": "fmnist_resnet20"}
 MIX_VARIANTS = {"ce": (0.0, 0.0, 0.0), "ls0.1": (0.1, 0.0, 0.0), "ls0.2": (0.2, 0.0, 0.0), "mixup0.2": (0.0, 0.2, 0.0),
                 "mixup1": (0.0, 1.0, 0.0), "cutmix1": (0.0, 0.0, 1.0), "mixup1_ls0.1": (0.1, 1.0, 0.0)}  # name: (alpha, mixup, cutmix)
-DEFAULT_SEEDS = {"muller": (0, 1), "muller_students": (0, 1), "distill": (0, 1), "architectures": (0, 1, 2), "mixup": (0, 1, 2)}
+DEFAULT_SEEDS = {"muller": (0, 1), "muller_students": (0, 1), "distill": (0, 1), "architectures": (0, 1, 2), "mixup": (0, 1, 2),
+                 "segmentation": (0, 1)}
 
 @dataclass(frozen=True)
 class GridRun:
@@ -73,6 +76,8 @@ def grid_runs(grid:str, out:str|Path="runs/grids", seeds:Sequence[int]|None=None
                                  (f"seed={s}", f"teacher={teacher}", "distill_beta=0.6", f"distill_tau={tau}"),
                                  {"width": 800, "teacher": teacher.name, "teacher_alpha": a, "tau": tau, "beta": 0.6}) for tau in TAUS]
         return runs
+    if grid == "segmentation":
+        return [GridRun(grid, f"a{a:g}_s{s}", "deeplabv3p_fmnist_canvas", a, (f"seed={s}",)) for s in seeds for a in SEG_ALPHAS]
     if grid == "architectures":
         return [GridRun(grid, f"{arch}_a{a:g}_s{s}", recipe, a, (f"seed={s}",), {"arch": arch})
                 for s in seeds for arch, recipe in ARCH_RECIPES.items() for a in ARCH_ALPHAS]
@@ -128,12 +133,14 @@ def summarise_run(run:GridRun, rd:Path, data_root:str|Path="data", device:str|No
     return rec
 
 def save_run_logits(rd:Path, path:Path) -> Path:
-    "The run's val/test(/test_shifted) logits and labels in one compressed `.npz` (float32 logits, int8 labels)."
+    "The run's val/test(/test_shifted) logits and labels in one compressed `.npz` (float32 logits, int8 labels; pixel files: image ids, coords)."
     arrays = {}
     for split in ("val", "test", "test_shifted"):
         if (rd / f"{split}.npz").is_file():
             d = load_logits(rd / f"{split}.npz")
             arrays[f"{split}_logits"], arrays[f"{split}_labels"] = d["logits"].astype(np.float32), d["labels"].astype(np.int8)
+            if d.get("image_id") is not None:  # segmentation: which image and cell each pixel row is
+                arrays[f"{split}_image_id"], arrays[f"{split}_coords"] = d["image_id"].astype(np.int32), d["coords"].astype(np.int32)
     with atomic_write(path) as f: np.savez_compressed(f, **arrays)
     return path
 
@@ -158,6 +165,35 @@ def run_one(run:GridRun, out:str|Path, data_root:str|Path, results:str|Path, dev
     if keep_logits: save_run_logits(rd, path.parent / "logits" / f"{run.name}.npz")
     save_json(rec, path)
     return {**rec, "status": status, "seconds": time.time() - t0}
+
+# %% ../nbs/17_experiments.ipynb #d671442c
+def pick_canvases(image_id:np.ndarray, scores:np.ndarray, correct:np.ndarray, coverage:float=0.8, n:int=3) -> list[int]:
+    "The `n` images with the most wrong pixels among those accepted at `coverage` (ties: lower image id)."
+    cov, _, thr = rc_curve(scores, correct)
+    accepted = scores >= thr[np.searchsorted(cov, coverage)]
+    wrong = np.bincount(image_id, weights=accepted & ~np.asarray(correct, bool), minlength=int(image_id.max()) + 1)
+    return [int(i) for i in np.argsort(-wrong, kind="stable")[:n]]
+
+def write_canvas_maps(out:str|Path, data_root:str|Path, results:str|Path, seeds:Sequence[int]|None=None, n:int=3,
+                      coverage:float=0.8) -> Path|None:
+    "Fig 6's data for the `segmentation` grid (CE and largest-α runs of the first seed): `<results>/seg_canvas_maps.npz`, or None if not trained."
+    seed = (DEFAULT_SEEDS["segmentation"] if seeds is None else seeds)[0]
+    runs = {a: run_dir(out, GridRun("segmentation", f"a{a:g}_s{seed}", "", a)) for a in (SEG_ALPHAS[0], SEG_ALPHAS[-1])}
+    if not all(is_trained(rd) for rd in runs.values()): return None
+    ls = load_logits(runs[SEG_ALPHAS[-1]] / "test.npz")
+    ids = pick_canvases(ls["image_id"], msp(ls["logits"], log=True), ls["logits"].argmax(1) == ls["labels"], coverage, n)
+    arrays = {"canvas_ids": np.array(ids), "seed": np.array(seed), "alphas": np.array([SEG_ALPHAS[0], SEG_ALPHAS[-1]]), "coverage": np.array(coverage)}
+    import torch
+    for name, rd in zip(("ce", "ls"), runs.values()):
+        model, cfg = load_trained(rd)
+        test = get_datasets(cfg.dataset, data_root, val_size=cfg.val_size, seed=cfg.seed, **cfg.data_kwargs)["test"]
+        x, y = map(torch.stack, zip(*(test[i] for i in ids)))
+        with torch.no_grad(): arrays[f"{name}_logits"] = logits_before_upsampling(model, x).float().numpy()
+    arrays.update(images=np.stack([test.canvas(i)[0][0].numpy() for i in ids]), labels=y.numpy().astype(np.uint8),
+                  cell_labels=labels_at(y, arrays["ce_logits"].shape[-2:]).numpy().astype(np.uint8))
+    path = Path(results) / "seg_canvas_maps.npz"
+    with atomic_write(path) as f: np.savez_compressed(f, **arrays)
+    return path
 
 # %% ../nbs/17_experiments.ipynb #dd44f9d5
 def _init_worker(threads:int) -> None:
@@ -223,6 +259,7 @@ def run_grid(grids:Sequence[str], out:str|Path="runs/grids", data_root:str|Path=
         finally:
             if jobs > 1: pool.shutdown(cancel_futures=True)
         write_summary(results, RESULT_DIRS[grid])
+        if grid == "segmentation" and (maps := write_canvas_maps(out, data_root, results, seeds)): log(f"segmentation: Fig 6 maps in {maps}")
     return pd.DataFrame(rows)
 
 # %% ../nbs/17_experiments.ipynb #90dac5e7

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 import lsfix
 from .core import atomic_save, save_npz, save_text, seed_everything, configure_threads, check_file
-from .data import DATASETS, IGNORE_INDEX, TRAIN_SIZES, get_datasets, make_loader, num_classes
+from .data import DATASETS, IGNORE_INDEX, TRAIN_SIZES, get_datasets, make_loader, num_classes, in_channels, dataset_task
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, gather_objects, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
 from .models import MODELS, create_model, forward_flops
@@ -254,8 +254,8 @@ def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=Fal
     if cfg.dataset not in DATASETS: raise ConfigError(f"unknown dataset {cfg.dataset!r}; valid names: {', '.join(DATASETS)}")
     if cfg.model not in MODELS and not timm.is_model(cfg.model):
         raise ConfigError(f"unknown model {cfg.model!r}; valid names: {', '.join(MODELS)}, or a timm model name")
-    if (cfg.task == "segmentation") != (cfg.dataset == "cityscapes"):
-        raise ConfigError(f"task {cfg.task!r} does not fit dataset {cfg.dataset!r} (segmentation is for cityscapes only)")
+    if cfg.task != dataset_task(cfg.dataset):
+        raise ConfigError(f"task {cfg.task!r} does not fit dataset {cfg.dataset!r} (a {dataset_task(cfg.dataset)} data set)")
     env = read_dist_env()
     world = env.world_size if env else 1
     if cfg.batch_size % world: raise ConfigError(f"batch_size={cfg.batch_size} does not split evenly over {world} processes")
@@ -275,8 +275,8 @@ def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=Fal
 
 # %% ../nbs/13_train.ipynb #1540e4f8
 def _build_model(cfg:TrainConfig) -> nn.Module:
-    "The recipe's model with the dataset's classes and input channels (Fashion-MNIST is greyscale)."
-    return create_model(cfg.model, num_classes(cfg.dataset), in_chans=1 if cfg.dataset == "fashion_mnist" else 3, **cfg.model_kwargs)
+    "The recipe's model with the dataset's classes and input channels (the Fashion-MNIST sets are greyscale)."
+    return create_model(cfg.model, num_classes(cfg.dataset), in_chans=in_channels(cfg.dataset), **cfg.model_kwargs)
 
 def _load_splits(cfg:TrainConfig, root:Path) -> dict:
     try: splits = get_datasets(cfg.dataset, root, val_size=cfg.val_size, seed=cfg.seed, **cfg.data_kwargs)
@@ -401,8 +401,9 @@ def export_splits(model:nn.Module, splits:dict, cfg:TrainConfig, out:Path, info:
             "epoch": epoch, "code_version": code_version()}
     if cfg.task == "segmentation":
         bs = max(1, cfg.eval_batch_size // (info.world_size if info else 1))
-        return [export_pixel_logits(model, splits[s], out / f"{s}.npz", meta={**meta, "split": s}, batch_size=bs, info=info,
-                                    autocast=autocast) for s in ("val", "test") if s in splits]
+        def provenance(ds): return {"image_source": ds.source, "image_indices": ds.indices} if getattr(ds, "source", None) else {}
+        return [export_pixel_logits(model, splits[s], out / f"{s}.npz", cfg.n_pixels, cfg.pixel_seed, {**meta, "split": s, **provenance(splits[s])},
+                                    batch_size=bs, info=info, autocast=autocast) for s in ("val", "test") if s in splits]
     written, preds = [], {}
     for split in ("val", "test", "test_shifted"):
         if split in splits:

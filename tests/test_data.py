@@ -66,7 +66,8 @@ def test_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="train"): get_datasets("imagenet", tmp_path)
     with pytest.raises(FileNotFoundError, match="leftImg8bit"): get_datasets("cityscapes", tmp_path)
     with pytest.raises(ValueError, match="valid names"): get_datasets("svhn", tmp_path)
-    assert len(DATASETS) == 6
+    with pytest.raises(FileNotFoundError, match="FashionMNIST/raw"): get_datasets("fmnist_canvas", tmp_path)
+    assert len(DATASETS) == 7
 
 
 def write_pickle(path, obj):
@@ -181,8 +182,10 @@ def test_cityscapes(tmp_path):
                 lab = rng.integers(0, 34, (12, 16), dtype=np.uint8)
                 Image.fromarray(lab).save(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png")
                 ids[stem] = lab
-    ds = get_datasets("cityscapes", root, val_size=1, crop_size=(8, 10))
-    assert {s: len(d) for s, d in ds.items()} == dict(train=3, val=1, test=2) and len(ds["test"].classes) == 19
+    ds = get_datasets("cityscapes", root, val_size=1, crop_size=(8, 10))  # the paper's split: the official val images split 1 / 1
+    assert {s: len(d) for s, d in ds.items()} == dict(train=4, val=1, test=1) and len(ds["test"].classes) == 19
+    assert sorted(ds["val"].indices + ds["test"].indices) == [0, 1]
+    ds = get_datasets("cityscapes", root, val_size=0, crop_size=(8, 10))  # no validation images: test = the 2 official val images
     x, y, idx = next(iter(make_loader(ds["test"], 2, train=False)))
     assert x.shape == (2, 3, 12, 16) and y.shape == (2, 12, 16) and y.dtype == torch.int64
     for b, i in enumerate(idx.tolist()):

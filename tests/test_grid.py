@@ -48,3 +48,21 @@ def test_dry_run_and_bad_arguments(tmp):
     assert res.returncode == 2 and "run the muller grid first" in res.stderr
     res = grid(tmp, "mixup", "--only", "fcn_ce_s0", "--seeds", "0", "--overrides", "epochs=1.5", check=False)
     assert res.returncode == 1 and "expected int, got float" in res.stdout and "1 of 1 runs failed" in res.stderr
+
+SEG = ["max_steps=2", "batch_size=4", "data_kwargs.n_train=8", "data_kwargs.n_test=6", "data_kwargs.item_val_size=100", "val_size=3",
+       "eval_batch_size=6", "n_pixels=5", "model_kwargs.decoder_channels=16", "ckpt_every=0"]
+
+def test_segmentation_grid(tmp):
+    "The pixel-level grid on tiny canvases: per-run results with pixel logits (the same pixels for every run) and the Fig 6 maps."
+    from lsfix.experiments import pick_canvases
+    from lsfix.selective import msp
+    res = grid(tmp, "segmentation", "--seeds", "0", "--overrides", *SEG)
+    assert "segmentation: 3 runs" in res.stdout and "Fig 6 maps in" in res.stdout
+    recs = {a: json.loads((tmp / f"results/seg_canvas/a{a}_s0.json").read_text()) for a in ("0", "0.1", "0.3")}
+    assert [r["alpha"] for r in recs.values()] == [0.0, 0.1, 0.3] and recs["0"]["n_test"] == 30
+    z = {a: np.load(tmp / f"results/seg_canvas/logits/a{a}_s0.npz") for a in ("0", "0.3")}
+    assert z["0"]["test_logits"].shape == (30, 11) and np.bincount(z["0"]["test_image_id"]).tolist() == [5] * 6
+    for k in ("test_image_id", "test_coords", "test_labels", "val_image_id", "val_coords"): np.testing.assert_array_equal(z["0"][k], z["0.3"][k])
+    m, ls = np.load(tmp / "results/seg_canvas_maps.npz"), z["0.3"]
+    assert m["ce_logits"].shape == m["ls_logits"].shape == (3, 11, 16, 16) and m["images"].shape == (3, 64, 64) and m["cell_labels"].shape == (3, 16, 16)
+    assert m["canvas_ids"].tolist() == pick_canvases(ls["test_image_id"], msp(ls["test_logits"], log=True), ls["test_logits"].argmax(1) == ls["test_labels"])
