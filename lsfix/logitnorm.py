@@ -157,8 +157,14 @@ class LogitNorm:
         path = check_file(path, "LogitNorm file")
         try: state = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path}: not a LogitNorm JSON file ({e})") from None
+        return cls.from_state(state, str(path))
+
+    @classmethod
+    def from_state(cls, state:dict, source:str="state") -> LogitNorm:
+        "Rebuild a fitted scorer from `state()` (e.g. embedded in another JSON file)."
+        if not isinstance(state, dict): raise ValueError(f"{source}: a LogitNorm state must be a JSON object, got {type(state).__name__}")
         missing = {"p", "centre", "metric", "fallback", "num_classes", "ps", "table"} - set(state)
-        if missing: raise ValueError(f"{path}: missing key(s) {sorted(missing)}")
+        if missing: raise ValueError(f"{source}: missing key(s) {sorted(missing)}")
         obj = cls([_p_from_json(p) for p in state["ps"]], state["metric"], state["fallback"], state["centre"])
         obj.p, obj.num_classes = _p_from_json(state["p"]), int(state["num_classes"])
         obj.table = [{**row, "p": _p_from_json(row["p"])} for row in state["table"]]
