@@ -23,8 +23,8 @@ if TYPE_CHECKING: import pandas as pd
 # %% auto #0
 __all__ = ['SCORES', 'PAIRED_SCORES', 'PAIRED_METRICS', 'COLUMNS', 'REPORT_FILES', 'load_logits', 'fit_validation',
            'evaluate_model', 'model_names', 'check_same_pixels', 'evaluate_files', 'report_table',
-           'add_paired_differences', 'paired_table', 'figure_slugs', 'jsonable', 'markdown_table', 'build_figures',
-           'render_markdown', 'is_report_folder', 'write_report', 'main']
+           'add_paired_differences', 'paired_table', 'add_deployment', 'figure_slugs', 'jsonable', 'markdown_table',
+           'build_figures', 'render_markdown', 'is_report_folder', 'write_report', 'main']
 
 # %% ../nbs/14_evaluate.ipynb #d5e08305
 def _bytes_needed(shape:tuple[int, ...], dtype:np.dtype) -> int:
@@ -275,6 +275,23 @@ def paired_table(results:Sequence[dict]) -> pd.DataFrame|None:
             for r in results if r.get("paired") for score, d in r["paired"]["scores"].items()}
     return pd.DataFrame(rows).T.rename_axis("comparison") if rows else None
 
+# %% ../nbs/14_evaluate.ipynb #3fec7e20
+def _check_deployment_args(target_risk:float, delta:float, val:Sequence|None) -> None:
+    check_in_range(target_risk, "--target_risk", 0, 1, low_open=True, high_open=True)
+    check_in_range(delta, "--delta", 0, 1, low_open=True, high_open=True)
+    if not val: raise ValueError("--target_risk: the deployment section needs --val (the threshold is certified on validation data)")
+
+def add_deployment(results:Sequence[dict], target_risk:float, delta:float, seed:int=0, ps:Sequence[float]|None=None) -> None:
+    "Set `deployment` on every model with a validation file: MSP and logit-norm with a certified threshold (`lsfix.deploy`)."
+    from lsfix.deploy import deployment_report  # pulls in torch: imported only when a deployment section is asked for
+    for r in results:
+        r["deployment"] = None
+        if r["val"] is None: continue
+        val, test = load_logits(r["val"]), load_logits(r["test"])
+        try: r["deployment"] = deployment_report(val["logits"], val["labels"], test["logits"], test["labels"], target_risk, delta,
+                                                 seed=seed, ps=range(1, 11) if ps is None else ps)
+        except ValueError as e: raise ValueError(f"{r['val']}: deployment: {e}") from None
+
 # %% ../nbs/14_evaluate.ipynb #9c11207b
 def _slug(name:str) -> str: return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
@@ -360,6 +377,9 @@ def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:st
         if cal["temperature"] is not None:
             lines += [f"Temperature fitted on validation: T = {cal['temperature']:.3f}." +
                       (f" **Warning: degenerate fit: {cal['temperature_warning']}.**" if cal.get("temperature_warning") else ""), ""]
+        if r.get("deployment"):
+            from lsfix.deploy import deployment_markdown  # lsfix.deploy pulls in torch: imported only for this section
+            lines += deployment_markdown(r["deployment"])
         for score, tab in (r["groups"] or {}).items():
             lines += [f"Accepted samples by group at {100 * r['coverage']:g}% coverage, {score}:", "", markdown_table(tab), ""]
         slug = slugs[r["name"]]
@@ -395,13 +415,17 @@ def main(test:Param("logits .npz files to evaluate, one per model", str, nargs="
          seed:Param("seed of the bootstrap", int)=0,
          ps:Param("candidate exponents p of logit normalisation", float, nargs="+")=None,
          coverage:Param("coverage at which the group table is taken", float)=0.1,
-         names:Param("display names of the models, one per --test file (default: from meta, else the path)", str, nargs="*")=None):
+         names:Param("display names of the models, one per --test file (default: from meta, else the path)", str, nargs="*")=None,
+         target_risk:Param("add a deployment section: a threshold with selective risk <= this, certified on --val", float)=None,
+         delta:Param("the deployment guarantee holds with probability >= 1 - delta", float)=0.05):
     "Selective-classification report from logits files: every score, logit-norm, temperature scaling, bootstrap CIs, plots."
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # every problem is either handled or an error of its own
             check_out_folder(out, "--out", is_report_folder)  # before any work
+            if target_risk is not None: _check_deployment_args(target_risk, delta, val)
             results = evaluate_files(test or [], val, n_boot=n_boot, seed=seed, ps=ps, coverage=coverage, names=names)
+            if target_risk is not None: add_deployment(results, target_risk, delta, seed, ps)
             paths = write_report(results, out, "lsfix-eval " + " ".join(sys.argv[1:]))
     except (ValueError, FileNotFoundError, MemoryError, OSError) as e: fail("lsfix-eval", e)
     print(f"lsfix-eval: wrote {len(paths)} files to {out} (report.md, report.json, figures)")
