@@ -11,12 +11,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 # %% auto #0
-__all__ = ['SMALL_MODEL_FLOPS', 'LOGIT_LIMIT', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy',
-           'configure_threads', 'atomic_write', 'atomic_folder', 'check_out_folder', 'atomic_save', 'save_json',
-           'save_text', 'save_npz', 'cli_name', 'fail', 'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim',
-           'as_logits', 'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores', 'check_labels',
-           'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info', 'available_memory',
-           'check_memory']
+__all__ = ['LOGIT_LIMIT', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy', 'configure_threads', 'atomic_write',
+           'atomic_folder', 'check_out_folder', 'atomic_save', 'save_json', 'save_text', 'save_npz', 'cli_name', 'fail',
+           'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'as_logits', 'check_logit_range', 'plain',
+           'check_logits', 'row_chunks', 'check_scores', 'check_labels', 'check_correct', 'check_same_length',
+           'check_in_range', 'check_file', 'npz_array_info', 'available_memory', 'check_memory']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -44,7 +43,6 @@ def get_device(prefer:str|None=None) -> torch.device:
     return torch.device("cpu")
 
 # %% ../nbs/00_core.ipynb #13dc6237
-SMALL_MODEL_FLOPS = 2e7  # forward FLOPs per sample below which one thread is used (see the bench rows "threads")
 _THREADS_SET = None      # the last count this module set, to tell it from a user's torch.set_num_threads
 
 def busy_cores(interval:float=0.25) -> float:
@@ -58,7 +56,7 @@ def busy_cores(interval:float=0.25) -> float:
     if total1 <= total0: return 0.0
     return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
 
-def thread_policy(processes:int=1, flops_per_sample:float|None=None, requested:int=0) -> tuple[int, str]:
+def thread_policy(processes:int=1, requested:int=0) -> tuple[int, str]:
     "Intra-op threads per process for CPU training, and why (see the policy above)."
     import torch  # imported where used: `lsfix-eval --help` must not pay for torch
     cores, processes = os.cpu_count() or 1, max(1, processes)
@@ -66,17 +64,15 @@ def thread_policy(processes:int=1, flops_per_sample:float|None=None, requested:i
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0: return int(env), "set by OMP_NUM_THREADS"
     if torch.get_num_threads() not in (cores, _THREADS_SET): return torch.get_num_threads(), "set by torch.set_num_threads"
-    if flops_per_sample is not None and flops_per_sample < SMALL_MODEL_FLOPS:
-        return 1, f"small model, {flops_per_sample / 1e6:.1f} MFLOPs per sample: a second thread gains little and stalls beside other processes"
     busy = busy_cores()
     free = max(1, round(cores - busy))
     return max(1, min(cores, free) // processes), f"{cores} cores, {busy:.1f} busy with other processes, {processes} process(es)"
 
-def configure_threads(processes:int=1, flops_per_sample:float|None=None, requested:int=0) -> tuple[int, str]:
+def configure_threads(processes:int=1, requested:int=0) -> tuple[int, str]:
     "Set torch's intra-op threads by `thread_policy`; returns (threads, reason)."
     global _THREADS_SET
     import torch
-    n, why = thread_policy(processes, flops_per_sample, requested)
+    n, why = thread_policy(processes, requested)
     torch.set_num_threads(n)
     _THREADS_SET = n
     return n, why

@@ -22,7 +22,7 @@ from .core import atomic_save, save_npz, save_text, seed_everything, configure_t
 from .data import DATASETS, IGNORE_INDEX, TRAIN_SIZES, get_datasets, make_loader, num_classes, in_channels, dataset_task
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, gather_objects, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
-from .models import MODELS, create_model, forward_flops
+from .models import MODELS, create_model
 from .segmentation import export_pixel_logits
 import timm
 from .recipes import TrainConfig, ConfigError, resolve_config, config_to_yaml, config_from_dict
@@ -311,7 +311,7 @@ def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=Fa
     model = _build_model(cfg).to(info.device)
     if cuda: torch.backends.cudnn.benchmark = True; torch.set_float32_matmul_precision("high")  # GPU speed over bit-exactness
     else:
-        threads, why = configure_threads(ws, forward_flops(model, splits["train"][0][0]), cfg.threads)
+        threads, why = configure_threads(ws, cfg.threads)
         log.info(f"CPU threads: {threads} per process ({why})")
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     seed_everything(cfg.seed + info.rank)
