@@ -21,9 +21,10 @@ from .train import train
 from .recipes import get_recipe, resolve_config
 
 # %% auto #0
-__all__ = ['ALPHAS', 'LOGITS_FILES', 'SHIFTED_DATASETS', 'GROUP_NAMES', 'HEADLINE', 'run_dir', 'is_finished', 'train_models',
-           'evaluate_runs', 'headline_table', 'logit_norm_table', 'injection_table', 'paired_metrics', 'summarise',
-           'build_report', 'run_demo', 'main', 'findings_markdown']
+__all__ = ['ALPHAS', 'LOGITS_FILES', 'SHIFTED_DATASETS', 'GROUP_NAMES', 'HEADLINE', 'DEPLOY_RISKS', 'DEPLOY_DELTA',
+           'DEPLOY_SPLITS', 'run_dir', 'is_finished', 'train_models', 'evaluate_runs', 'headline_table',
+           'logit_norm_table', 'injection_table', 'paired_metrics', 'summarise', 'deployment_table', 'build_report',
+           'run_demo', 'main', 'findings_markdown']
 
 # %% ../nbs/16_demo.ipynb #e0dff731
 ALPHAS = (0.0, 0.1, 0.2, 0.3)
@@ -144,8 +145,28 @@ def summarise(results:dict[float, dict], coverage:float=0.1) -> list[str]:
                  "Shifted samples accepted / errors among all accepted: " + ", ".join(f"α = {a:g} {shifted[a]} / {errors[a]}" for a in results) + ".")
     return lines
 
+# %% ../nbs/16_demo.ipynb #27c7f715
+DEPLOY_RISKS, DEPLOY_DELTA, DEPLOY_SPLITS = (0.01, 0.02, 0.05), 0.05, 5
+
+def deployment_table(runs:dict[float, Path], risks:Sequence[float]=DEPLOY_RISKS, delta:float=DEPLOY_DELTA,
+                     splits:int=DEPLOY_SPLITS) -> pd.DataFrame:
+    "Test coverage % at a guaranteed selective risk (LTT), MSP and logit-norm per model: mean (range) over random validation splits."
+    from lsfix.deploy import deployment_report
+    rows = []
+    for alpha, run in runs.items():
+        val, test = load_logits(run / "val.npz"), load_logits(run / "test.npz")
+        for r in risks:
+            cov = {"MSP": [], "logit-norm": []}
+            for seed in range(splits):
+                dep = deployment_report(val["logits"], val["labels"], test["logits"], test["labels"], r, delta, seed=seed, methods=("ltt",))
+                for row in dep["rows"]: cov[row["score"]].append(100 * row["test coverage"])
+            rows.append({"α": f"{alpha:g}", "guaranteed risk %": f"{100 * r:g}",
+                         **{f"{k} coverage %": f"{np.mean(v):.1f} ({min(v):.1f}–{max(v):.1f})" for k, v in cov.items()}})
+    return pd.DataFrame(rows).set_index(["α", "guaranteed risk %"])
+
 # %% ../nbs/16_demo.ipynb #c96bf2b8
-def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:float=0.1, seconds:float|None=None) -> Path:
+def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:float=0.1, seconds:float|None=None,
+                 deployment:pd.DataFrame|None=None) -> Path:
     "Write report.md, report.json and the figures for the demo's `results` as one folder `out/report` (swapped in whole); returns the path of report.md."
     out = Path(out) / "report"; ce = 0.0; ls_max = max(results)
     msp = {f"α = {a:g}": (r["_scores"]["MSP"], r["_correct"]) for a, r in results.items()}
@@ -168,7 +189,10 @@ def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:f
           "MSP:", "", markdown_table(injection_table(results, "MSP")), "",
           "Logit-norm:", "", markdown_table(injection_table(results, "logit-norm")), ""]
           if all(r["groups"] is not None for r in results.values()) else ["No shifted test set for this data set.", ""]) + [
-          "## 5. Selective classification and calibration", "", markdown_table(headline_table(results)), ""]
+          "## 5. Selective classification and calibration", "", markdown_table(headline_table(results)), ""] + ([
+          "## 6. Deployment with a guarantee", "", f"Learn then Test, δ = {DEPLOY_DELTA:g}: p and the tested thresholds fitted on a random half of the "
+          f"validation set, the threshold certified on the other half, coverage on the test set; mean (range) over {DEPLOY_SPLITS} splits. "
+          "Coverage 0: no threshold could be certified.", "", markdown_table(deployment.reset_index()), ""] if deployment is not None else [])
     with atomic_folder(out) as tmp:
         for name, fig in figs.items(): save_figure(fig, tmp / name)
         save_json({"recipe": recipe, "coverage": coverage, "models": jsonable({f"{a:g}": r for a, r in results.items()})}, tmp / "report.json")
@@ -182,7 +206,7 @@ def run_demo(out:str|Path="runs/demo", data_root:str|Path="data", recipe:str="fm
     t0 = time.time()
     runs = train_models(out, alphas, recipe, data_root, overrides, force)
     results = evaluate_runs(runs, n_boot=n_boot, seed=seed)
-    return build_report(results, out, recipe, seconds=time.time() - t0)
+    return build_report(results, out, recipe, seconds=time.time() - t0, deployment=deployment_table(runs))
 
 @call_parse
 @cli_name("demo")

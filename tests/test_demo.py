@@ -30,7 +30,8 @@ def test_report_has_every_section(smoke):
     assert f"The demo report is at {out / 'report' / 'report.md'}" in res.stdout
     text = (out / "report" / "report.md").read_text()
     for heading in ("## Summary", "## 1. Risk–coverage with MSP", "## 2. Risk–coverage with logit normalisation",
-                    "## 3. Max logit given MSP", "## 4. Epistemic injection", "## 5. Selective classification and calibration"):
+                    "## 3. Max logit given MSP", "## 4. Epistemic injection", "## 5. Selective classification and calibration",
+                    "## 6. Deployment with a guarantee"):
         assert heading in text
     claims = [l for l in text.splitlines() if l.startswith("- **")]
     assert len(claims) == 5                                   # accuracy, SC, logit-norm, Eq 16, injection
