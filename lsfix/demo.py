@@ -15,7 +15,7 @@ from fastcore.script import call_parse, Param
 
 from .core import atomic_folder, check_in_range, cli_name, fail, save_json, save_text
 from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
-from .selective import paired_difference, verdict, claim_verdict, METRIC_FAMILIES, LOWER_IS_BETTER
+from .selective import paired_difference, verdict, claim_verdict, METRIC_FAMILIES
 from .plots import rc_curves, plot_max_logit_tables, max_logit_table, gap_at_equal_msp, save_figure
 from .train import train
 from .recipes import get_recipe, resolve_config
