@@ -206,6 +206,10 @@ def _oracle_from(n_err:np.ndarray, n:int) -> np.ndarray:
         out[n_err == k_err] = np.sum((k - (n - k_err)) / k) / n
     return out
 
+def _excess(a:np.ndarray, o:np.ndarray) -> np.ndarray:
+    "E-AURC from AURC and oracle AURC. Every order of the samples has AURC ≥ the oracle's, so a negative difference is rounding in the last bits (two summation orders of one number) and is clipped to 0."
+    return np.maximum(a - o, 0.0)
+
 def _min_accepted(n:int, coverage:float) -> int:
     "Smallest count k with k/n ≥ coverage, as IEEE division decides it (so 7/10 meets 0.7)."
     k = int(np.ceil(coverage * n))
@@ -236,7 +240,7 @@ def oracle_aurc(correct:ArrayLike) -> float:
 
 def eaurc(scores:ArrayLike, correct:ArrayLike) -> float:
     "Excess AURC: AURC minus the exact oracle AURC (≥ 0)."
-    return aurc(scores, correct) - oracle_aurc(correct)
+    return float(_excess(aurc(scores, correct), oracle_aurc(correct)))
 
 def augrc(scores:ArrayLike, correct:ArrayLike) -> float:
     "Area under the generalised risk–coverage curve (risk = accepted errors / n, Traub et al. 2024), ties in expectation."
@@ -260,7 +264,7 @@ def coverage_at_risk(scores:ArrayLike, correct:ArrayLike, risk:float) -> float:
 def _kernels() -> dict:
     "Block-count kernels `(m, e, n, **kw) -> values` for the metrics that have one."
     return {aurc: _aurc_from, augrc: _augrc_from,
-            eaurc: lambda m, e, n: _aurc_from(m, e, n) - _oracle_from(e[..., -1], n),
+            eaurc: lambda m, e, n: _excess(_aurc_from(m, e, n), _oracle_from(e[..., -1], n)),
             risk_at_coverage: _risk_at_coverage_from, coverage_at_risk: _coverage_at_risk_from}
 
 def _kernel_of(metric:Callable) -> Callable|None:
@@ -387,7 +391,7 @@ def _report_from(m:np.ndarray, e:np.ndarray, n:int) -> dict[str, np.ndarray]:
     "Every report metric from block counts, sharing the risks and the AURC."
     r, n_err = _risks(m, e), e[..., -1]
     a, o = _aurc_from(m, e, n, r), _oracle_from(n_err, n)
-    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": a - o, "augrc": _augrc_from(m, e, n),
+    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": _augrc_from(m, e, n),
             "cov@1%": _coverage_at_risk_from(m, e, n, 0.01, r), "cov@5%": _coverage_at_risk_from(m, e, n, 0.05, r),
             "risk@10%": _risk_at_coverage_from(m, e, n, 0.1), "risk@50%": _risk_at_coverage_from(m, e, n, 0.5)}
 

@@ -94,7 +94,7 @@ def test_shuffle_invariance_and_bounds(data, rnd):
     p = np.array(rnd.sample(range(len(s)), len(s)))
     rep = selective_report(s, c)
     assert selective_report(s[p], c[p]) == rep
-    assert eaurc(s, c) >= -1e-15 and 0 <= augrc(s, c) <= aurc(s, c) + 1e-15
+    assert eaurc(s, c) >= 0 and 0 <= augrc(s, c) <= aurc(s, c) + 1e-15
     assert all(0 <= v <= 1 for v in rep.values())
 
 
