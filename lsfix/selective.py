@@ -163,9 +163,16 @@ def _digamma_gap(x:np.ndarray, y:np.ndarray) -> np.ndarray:
 
 def _harmonic_gap(lo:np.ndarray, hi:np.ndarray) -> np.ndarray:
     "H_hi − H_lo = Σ_{i=lo+1..hi} 1/i for 1-D integer arrays 0 ≤ lo ≤ hi, to float64 precision."
-    gap = hi - lo
-    out = np.where(gap > 0, 1 / (lo + 1.0), 0.0)  # small ties and bootstrap duplicates: add the few terms directly
-    for i in range(2, _SHORT + 1): out += np.where(gap >= i, 1 / (lo + float(i)), 0.0)
+    gap, x = hi - lo, lo + 1.0
+    out = 1 / x  # small ties and bootstrap duplicates: add the few terms directly, each only where the gap has it
+    second = gap > 1
+    if second.all(): out += 1 / (x + 1.0)  # a tie block always has two or more: no gather needed
+    else: out[second] += 1 / (x[second] + 1.0)
+    more = np.flatnonzero(gap > 2)
+    for i in range(2, _SHORT):
+        out[more] += 1 / (x[more] + float(i))
+        more = more[gap[more] > i + 1]
+    out[gap <= 0] = 0.0
     long = np.flatnonzero(gap > _SHORT)
     if not len(long): return out
     lo, hi = lo[long], hi[long]
@@ -175,27 +182,32 @@ def _harmonic_gap(lo:np.ndarray, hi:np.ndarray) -> np.ndarray:
     out[long] = table + _digamma_gap(x, np.maximum(hi + 1.0, x))
     return out
 
-def _expected_risk_sums(m:np.ndarray, e:np.ndarray, r:np.ndarray|None=None) -> np.ndarray:
+def _widths(m:np.ndarray, e:np.ndarray, w:np.ndarray|None=None, b:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
+    "Samples w_j and errors b_j in each block: as given (the bootstrap has them before its cumulative sums), else m's and e's differences."
+    return (np.diff(m, axis=-1, prepend=0) if w is None else w), (np.diff(e, axis=-1, prepend=0) if b is None else b)
+
+def _expected_risk_sums(m:np.ndarray, e:np.ndarray, r:np.ndarray|None=None, w:np.ndarray|None=None,
+                        b:np.ndarray|None=None) -> np.ndarray:
     "Per block: the sum of E[r_k] over its positions k, tied samples in a uniformly random order (closed form)."
-    w = np.diff(m, axis=-1, prepend=0)
+    w, b = _widths(m, e, w, b)
     sums = w * (_risks(m, e) if r is None else r)  # a one-sample block: its own risk e_j/m_j; an empty one: 0
     tied = np.flatnonzero(w > 1)  # flat indices: much faster than a boolean mask on a 2-D bootstrap chunk
     if len(tied):
-        flat_e = e.reshape(-1)
-        w, m, e = w.reshape(-1)[tied], m.reshape(-1)[tied], flat_e[tied]
-        errors_before = np.where(tied % sums.shape[-1] == 0, 0, flat_e[tied - 1])
-        before, b = m - w, e - errors_before
-        sums.reshape(-1)[tied] = b + (errors_before * w - before * b) / w * _harmonic_gap(before, m)
+        w, b = (x.reshape(-1)[tied].astype(np.int64) for x in (w, b))  # int64: the products below exceed 2³¹ at large n
+        errors_before, before = e.reshape(-1)[tied] - b, m.reshape(-1)[tied] - w
+        sums.reshape(-1)[tied] = b + (errors_before * w - before * b) / w * _harmonic_gap(before, before + w)
     return sums
 
-def _aurc_from(m:np.ndarray, e:np.ndarray, n:int, r:np.ndarray|None=None) -> np.ndarray:
+def _aurc_from(m:np.ndarray, e:np.ndarray, n:int, r:np.ndarray|None=None, w:np.ndarray|None=None,
+               b:np.ndarray|None=None) -> np.ndarray:
     "(1/n) Σ_k E[r_k] over the last axis, ties in expectation; blocks with no sample (m_j = m_{j−1}) add nothing."
-    return _expected_risk_sums(m, e, r).sum(-1) / n
+    return _expected_risk_sums(m, e, r, w, b).sum(-1) / n
 
-def _augrc_from(m:np.ndarray, e:np.ndarray, n:int) -> np.ndarray:
-    "(1/n²) Σ_k E[e_k] over the last axis: Σ_j (w_j e_{j−1} + b_j (w_j + 1)/2), summed exactly in integers."
-    w, b = np.diff(m, axis=-1, prepend=0), np.diff(e, axis=-1, prepend=0)
-    return (2 * w * e - w * b + b).sum(-1) / 2 / n / n
+def _augrc_from(m:np.ndarray, e:np.ndarray, n:int, w:np.ndarray|None=None, b:np.ndarray|None=None) -> np.ndarray:
+    "(1/n²) Σ_k E[e_k] over the last axis: Σ_j (w_j e_{j−1} + b_j (w_j + 1)/2) = (2 w·e − w·b + e_J)/2, in exact integers."
+    w, b = _widths(m, e, w, b)
+    dot = lambda x, y: np.einsum("...j,...j->...", x, y, dtype=np.int64)  # no [b, J] temporaries
+    return (2 * dot(w, e) - dot(w, b) + e[..., -1]) / 2 / n / n
 
 def _oracle_from(n_err:np.ndarray, n:int) -> np.ndarray:
     "Exact discrete oracle AURC for each error count (a pairwise-summed O(e) sum per distinct count)."
@@ -223,9 +235,10 @@ def _risk_at_coverage_from(m:np.ndarray, e:np.ndarray, n:int, coverage:float) ->
     return (np.take_along_axis(e, j, -1) / np.take_along_axis(m, j, -1))[..., 0]
 
 def _coverage_at_risk_from(m:np.ndarray, e:np.ndarray, n:int, risk:float, r:np.ndarray|None=None) -> np.ndarray:
-    "Largest c_j with r_j ≤ risk (0 if none)."
-    ok = (m > 0) & ((_risks(m, e) if r is None else r) <= risk)
-    return np.where(ok, m, 0).max(-1) / n
+    "Largest c_j with r_j ≤ risk (0 if none): m is non-decreasing, so it is m at the last qualifying block."
+    ok = (_risks(m, e) if r is None else r) <= risk
+    last = ok.shape[-1] - 1 - ok[..., ::-1].argmax(-1)[..., None]  # argmax finds the first True of the reversed rows
+    return np.where(np.take_along_axis(ok, last, -1), np.take_along_axis(m, last, -1), 0)[..., 0] / n
 
 # %% ../nbs/02_selective.ipynb #26910bef
 def aurc(scores:ArrayLike, correct:ArrayLike) -> float:
@@ -285,7 +298,7 @@ def _draw(rng:np.random.Generator, n:int, size:tuple) -> np.ndarray:
 def _resampled_counts(s:np.ndarray, c:np.ndarray, n_boot:int, seed:int, cluster:np.ndarray|None=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     "Yield (m, e) arrays `[b, J]` for chunks of bootstrap resamples, sorting only once."
     blocks = _descending_blocks(s, c)
-    for w in _resample_weights(len(s), n_boot, seed, cluster): yield _block_counts(w, *blocks)
+    for w in _resample_weights(len(s), n_boot, seed, cluster): yield _block_counts(w, *blocks)[:2]
 
 def _percentiles(stats:np.ndarray, level:float) -> tuple[float, float]:
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -317,18 +330,19 @@ def _descending_blocks(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarr
     order, _, starts, err = _ascending_blocks(s, c)
     return order[::-1].copy(), len(s) - np.r_[starts[1:], len(s)][::-1], err[::-1].copy()  # contiguous: C-ordered gathers
 
-def _block_counts(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "(m, e) `[b, J]`: resampled samples and errors accepted down to each block, from weights `w [b, n]`."
+def _block_counts(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> tuple[np.ndarray, ...]:
+    "(m, e, w_j, b_j) `[b, J]`: resampled samples and errors accepted down to each block, and in each block, from weights `w [b, n]`."
     ws = w.take(order, axis=1)  # C-ordered, so the kernels' row sums add in the same order as ever
     we = ws * err
     if len(starts) < len(order): ws, we = (np.add.reduceat(x, starts, axis=1, dtype=np.int64) for x in (ws, we))
-    return np.cumsum(ws, axis=1, dtype=np.int64), np.cumsum(we, axis=1, dtype=np.int64)
+    return np.cumsum(ws, axis=1, dtype=np.int64), np.cumsum(we, axis=1, dtype=np.int64), ws, we
 
-def _by_size(kernel:Callable, m:np.ndarray, e:np.ndarray) -> np.ndarray|dict[str, np.ndarray]:
-    "`kernel(m, e, n)` on rows grouped by resample size n = m[:, −1] (one group unless clusters of unequal size are resampled)."
+def _by_size(kernel:Callable, m:np.ndarray, *counts:np.ndarray) -> np.ndarray|dict[str, np.ndarray]:
+    "`kernel(m, e, n)` on rows grouped by resample size n = m[:, −1] (one group unless clusters of unequal size are resampled); `counts` are e, then optionally the per-block w_j, b_j passed on after n."
     sizes = m[:, -1]
-    if (sizes == sizes[0]).all(): return kernel(m, e, int(sizes[0]))
-    parts = [(sizes == k, kernel(m[sizes == k], e[sizes == k], int(k))) for k in np.unique(sizes)]
+    if (sizes == sizes[0]).all(): return kernel(m, counts[0], int(sizes[0]), *counts[1:])
+    parts = [(sizes == k, kernel(m[sizes == k], counts[0][sizes == k], int(k), *(x[sizes == k] for x in counts[1:])))
+             for k in np.unique(sizes)]
     if not isinstance(parts[0][1], dict):
         out = np.empty(len(m))
         for rows, v in parts: out[rows] = v
@@ -387,11 +401,11 @@ def bootstrap_ci(metric:Callable, scores:ArrayLike, correct:ArrayLike, n_boot:in
     return (estimate, *_percentiles(stats, level))
 
 # %% ../nbs/02_selective.ipynb #6beb8375
-def _report_from(m:np.ndarray, e:np.ndarray, n:int) -> dict[str, np.ndarray]:
-    "Every report metric from block counts, sharing the risks and the AURC."
+def _report_from(m:np.ndarray, e:np.ndarray, n:int, w:np.ndarray|None=None, b:np.ndarray|None=None) -> dict[str, np.ndarray]:
+    "Every report metric from block counts (and the per-block counts w_j, b_j when known), sharing the risks and the AURC."
     r, n_err = _risks(m, e), e[..., -1]
-    a, o = _aurc_from(m, e, n, r), _oracle_from(n_err, n)
-    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": _augrc_from(m, e, n),
+    a, o = _aurc_from(m, e, n, r, w, b), _oracle_from(n_err, n)
+    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": _augrc_from(m, e, n, w, b),
             "cov@1%": _coverage_at_risk_from(m, e, n, 0.01, r), "cov@5%": _coverage_at_risk_from(m, e, n, 0.05, r),
             "risk@10%": _risk_at_coverage_from(m, e, n, 0.1), "risk@50%": _risk_at_coverage_from(m, e, n, 0.5)}
 
