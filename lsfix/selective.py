@@ -209,13 +209,17 @@ def _augrc_from(m:np.ndarray, e:np.ndarray, n:int, w:np.ndarray|None=None, b:np.
     dot = lambda x, y: np.einsum("...j,...j->...", x, y, dtype=np.int64)  # no [b, J] temporaries
     return (2 * dot(w, e) - dot(w, b) + e[..., -1]) / 2 / n / n
 
+@functools.lru_cache(maxsize=2**14)
+def _oracle_value(n:int, n_err:int) -> float:
+    "Exact discrete oracle AURC of n samples with n_err errors, a pairwise-summed O(n_err) sum (cached: every score of one resample has the same error count)."
+    k = np.arange(n - n_err + 1, n + 1, dtype=np.float64)
+    return float(np.sum((k - (n - n_err)) / k) / n)
+
 def _oracle_from(n_err:np.ndarray, n:int) -> np.ndarray:
-    "Exact discrete oracle AURC for each error count (a pairwise-summed O(e) sum per distinct count)."
+    "Exact discrete oracle AURC for each error count in `n_err`."
     n_err = np.asarray(n_err)
     out = np.zeros(n_err.shape)
-    for k_err in np.unique(n_err):
-        k = np.arange(n - k_err + 1, n + 1, dtype=np.float64)
-        out[n_err == k_err] = np.sum((k - (n - k_err)) / k) / n
+    for k_err in np.unique(n_err): out[n_err == k_err] = _oracle_value(int(n), int(k_err))
     return out
 
 def _excess(a:np.ndarray, o:np.ndarray) -> np.ndarray:
@@ -229,9 +233,15 @@ def _min_accepted(n:int, coverage:float) -> int:
     while k / n < coverage: k += 1
     return k
 
+def _count_below(m:np.ndarray, k:int) -> np.ndarray:
+    "Per row of the non-decreasing `m` `[..., J]`, how many entries are < k, as `[..., 1]`: a binary search per long row."
+    if m.shape[-1] < 1024: return (m < k).sum(-1, keepdims=True)  # many short rows: one vectorised pass is cheaper
+    rows = m.reshape(-1, m.shape[-1])
+    return np.array([np.searchsorted(row, k) for row in rows]).reshape(*m.shape[:-1], 1)
+
 def _risk_at_coverage_from(m:np.ndarray, e:np.ndarray, n:int, coverage:float) -> np.ndarray:
     "Risk at the first curve point with c_j ≥ coverage (m is non-decreasing along the last axis)."
-    j = (m < _min_accepted(n, coverage)).sum(-1, keepdims=True)
+    j = _count_below(m, _min_accepted(n, coverage))
     return (np.take_along_axis(e, j, -1) / np.take_along_axis(m, j, -1))[..., 0]
 
 def _coverage_at_risk_from(m:np.ndarray, e:np.ndarray, n:int, risk:float, r:np.ndarray|None=None) -> np.ndarray:
