@@ -60,6 +60,7 @@ def model_rows(label:str, name:str, kw:dict, shape:tuple, batch:int, classes:int
             policy[condition] = thread_policy(1)[0]
             for threads in sorted({1, cores, policy[condition]}): speed[threads, condition] = images_per_s(model, x, y, threads)
     best_quiet = max(speed[t, "quiet"] for t in {1, cores})
+    best_busy = max(speed[t, "busy"] for t in {1, cores})
     note = (f"{flops / 1e6:.1f} MFLOPs/sample, batch {batch}; images/s 1 thread quiet {speed[1, 'quiet']:.0f}, busy {speed[1, 'busy']:.0f}; "
             f"{cores} threads quiet {speed[cores, 'quiet']:.0f}, busy {speed[cores, 'busy']:.0f}; policy: {policy['quiet']} quiet, {policy['busy']} busy")
     return [
@@ -71,9 +72,13 @@ def model_rows(label:str, name:str, kw:dict, shape:tuple, batch:int, classes:int
          "value": round(best_quiet / speed[policy["quiet"], "quiet"], 3), "unit": "x", "target": 1.1,
          "note": "within 10% of the quiet speed"},
         {"name": f"threads: {label}, policy beside a busy process / policy quiet (slowdown)",
-         "value": round(speed[policy["quiet"], "quiet"] / speed[policy["busy"], "busy"], 3), "unit": "x", "target": float(cores),
-         "note": f"beside a process that takes one of {cores} cores, at most {cores - 1} remain: a model that gains from every "
-                 f"thread loses up to 1 - {cores - 1}/{cores} of its quiet speed, never the collapse of the fixed {cores}-thread loop"},
+         "value": round(speed[policy["quiet"], "quiet"] / speed[policy["busy"], "busy"], 3), "unit": "x", "target": 1.5,
+         "note": f"target: lose at most a third; the best fixed setting beside the busy process reaches {best_busy:.0f} images/s, "
+                 f"{best_quiet / best_busy:.2f}x below the best quiet: no thread count can meet the target when the core "
+                 f"the busy process takes carried more than a third of the quiet throughput"},
+        {"name": f"threads: {label}, best fixed setting beside a busy process / policy beside it (slowdown)",
+         "value": round(best_busy / speed[policy["busy"], "busy"], 3), "unit": "x", "target": 1.1,
+         "note": "the policy's choice under load is within 10% of the best thread count for that load"},
     ]
 
 
