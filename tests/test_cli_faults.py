@@ -15,6 +15,7 @@ import torch
 
 from lsfix.core import save_npz
 from lsfix.logitnorm import synthetic_logits
+from conftest import make_fmnist_root
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"eval": [sys.executable, "-m", "lsfix.evaluate"], "train": [sys.executable, str(ROOT / "scripts" / "train.py")],
@@ -145,7 +146,6 @@ def write_bad_inputs(d:Path) -> None:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    from test_ddp import make_fmnist_root
     d = tmp_path_factory.mktemp("bad")
     write_bad_inputs(d)
     lg, y = synthetic_logits(200, seed=1)

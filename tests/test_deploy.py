@@ -1,8 +1,7 @@
 """lsfix.deploy: the exact binomial tail against scipy and brute force, the procedures on hand-made data, validity by
 simulation (LTT and SGR, MSP and logit-norm), the classifier's errors and files, and the `lsfix-eval` deployment section."""
-import json, math, os, subprocess, sys, warnings
+import json, math
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +9,13 @@ import torch
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from lsfix.core import save_npz
 from lsfix.deploy import (binom_cdf, binom_upper_bound, min_accepted, risk_pvalues, rejects, accepted_counts, ltt_threshold,
                           ltt_thresholds, sgr_threshold, naive_threshold, simulate_validity, violation_summary, split_heldout,
                           SelectiveClassifier, SelectiveModule, NoCertificateWarning, deployment_report)
 from lsfix.logitnorm import LogitNorm, synthetic_logits
 from lsfix.selective import msp
+from conftest import run_eval, write_logits
 
-REPO = Path(__file__).resolve().parents[1]
 
 # --- the binomial tail -------------------------------------------------------------------------------------------
 
@@ -232,24 +230,15 @@ def test_load_bad_files(tmp_path):
 
 # --- lsfix-eval --target_risk --delta ----------------------------------------------------------------------------
 
-def run_cli(*args, out):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, "-m", "lsfix.evaluate", *map(str, args), "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-
-def write(path, alpha, seed, n):
-    logits, labels = synthetic_logits(n, alpha=alpha, shift="topk", seed=seed)
-    return save_npz(path, logits=logits, labels=labels, meta=json.dumps({"alpha": alpha}))
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("deploy_logits")
-    return {"test": write(d / "ls.npz", 0.3, 0, 2000), "val": write(d / "ls_val.npz", 0.3, 1, 2000),
-            "tiny_val": write(d / "tiny_val.npz", 0.3, 2, 60)}
+    return {"test": write_logits(d / "ls.npz", 0.3, 0, 2000), "val": write_logits(d / "ls_val.npz", 0.3, 1, 2000),
+            "tiny_val": write_logits(d / "tiny_val.npz", 0.3, 2, 60)}
 
 def test_cli_deployment_section(files, tmp_path):
     out = tmp_path / "report"
-    r = run_cli("--test", files["test"], "--val", files["val"], "--n_boot", "0", "--seed", "4", "--target_risk", "0.05", "--delta", "0.1", out=out)
+    r = run_eval("--test", files["test"], "--val", files["val"], "--n_boot", "0", "--seed", "4", "--target_risk", "0.05", "--delta", "0.1", out=out)
     assert r.returncode == 0, r.stderr
     dep = json.loads((out / "report.json").read_text())["models"][0]["deployment"]
     with np.load(files["val"]) as zv, np.load(files["test"]) as zt:
@@ -270,7 +259,7 @@ def test_cli_deployment_bad_arguments(files, tmp_path, args, needle):
     val = [] if "--no_val" in args else ["--val", files["tiny_val"] if "--tiny_val" in args else files["val"]]
     args = [a for a in args if a not in ("--no_val", "--tiny_val")]
     out = tmp_path / "report"
-    r = run_cli("--test", files["test"], *val, "--n_boot", "0", *args, out=out)
+    r = run_eval("--test", files["test"], *val, "--n_boot", "0", *args, out=out)
     assert r.returncode == 2, (r.stdout, r.stderr)
     line = r.stderr.strip().splitlines()
     assert len(line) == 1 and line[0].startswith("lsfix-eval: error:") and needle in line[0], r.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_ddp import ENV, make_fmnist_root
+from conftest import ENV, make_fmnist_root
 
 GRID = Path(__file__).resolve().parents[1] / "scripts" / "grid.py"
 SMALL = ["val_size=100", "epochs=1", "batch_size=100", "eval_batch_size=100", "model_kwargs.hidden=[16]", "ckpt_every=0"]

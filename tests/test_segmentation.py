@@ -1,5 +1,5 @@
 "Pixel-level logits files from a Cityscapes-layout fixture on disk and from Fashion-MNIST canvases, through lsfix-eval and the training loop."
-import json, os, socket, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from lsfix.models import create_model
 from lsfix.segmentation import export_pixel_logits, logits_before_upsampling, labels_at
 from lsfix.train import train, load_trained
 from lsfix.distributed import init_distributed, cleanup_distributed
+from conftest import free_port
 
 H, W = 32, 64  # divisible by DeepLabV3+'s output stride 16
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,8 +105,7 @@ def _export_worker(rank:int, world:int, port:int, root:str, out:str) -> None:
 def test_two_processes_equal_one(cityscapes, tmp_path):
     "3 images on 2 ranks: rank 1 gets image 1 (all void) and a padded copy of image 0, which must not be duplicated."
     one = export_pixel_logits(tiny_deeplab(0), get_datasets("cityscapes", cityscapes, val_size=0)["test"], tmp_path / "one.npz", n_pixels=50)
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    mp.spawn(_export_worker, args=(2, port, str(cityscapes), str(tmp_path / "two.npz")), nprocs=2, join=True)
+    mp.spawn(_export_worker, args=(2, free_port(), str(cityscapes), str(tmp_path / "two.npz")), nprocs=2, join=True)
     with np.load(one) as a, np.load(tmp_path / "two.npz") as b:
         for k in ("image_id", "coords", "labels"): np.testing.assert_array_equal(a[k], b[k])
         np.testing.assert_allclose(a["logits"], b["logits"], atol=1e-5)

@@ -1,4 +1,4 @@
-"Property tests for lsfix.selective and lsfix.calibration: brute force from the definitions, invariances, bounds."
+"Property tests for lsfix.selective: brute force from the definitions, invariances, bounds."
 from fractions import Fraction
 import functools, itertools
 
@@ -8,7 +8,6 @@ from hypothesis import given, settings, strategies as st
 
 from lsfix.selective import (aurc, augrc, bootstrap_ci, coverage_at_risk, eaurc, oracle_aurc, rc_curve, risk_at_coverage,
                              selective_report)
-from lsfix.calibration import TemperatureScaler, ece, ece_from_confidence, nll, softmax
 
 samples = st.integers(1, 40).flatmap(lambda n: st.tuples(
     st.lists(st.integers(0, 4), min_size=n, max_size=n),   # few distinct values: heavy ties
@@ -114,15 +113,3 @@ def test_oracle_is_exact():
         c = np.arange(n) >= e
         exact = sum(Fraction(k - n + e, k) for k in range(n - e + 1, n + 1)) / n
         assert oracle_aurc(c) == pytest.approx(float(exact), abs=1e-15)
-
-
-def test_calibration_against_grid_and_ece_forms():
-    rng = np.random.default_rng(2)
-    logits = rng.normal(size=(800, 4)) * 4
-    y = np.where(rng.random(800) < 0.7, logits.argmax(1), rng.integers(0, 4, 800))  # informative logits: finite optimum
-    t = TemperatureScaler().fit(logits, y).temperature
-    grid = np.linspace(0.2, 20, 20001)
-    best = grid[np.argmin([nll(logits / g, y) for g in grid])]
-    assert t == pytest.approx(best, abs=2e-3)
-    p = softmax(logits)
-    assert ece(p, y) == pytest.approx(ece_from_confidence(p.max(1), p.argmax(1) == y), abs=1e-15)

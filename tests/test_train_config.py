@@ -5,7 +5,7 @@ import pytest
 
 from lsfix.recipes import ConfigError
 from lsfix.train import train
-from test_ddp import ENV, TRAIN, make_fmnist_root, run_train
+from conftest import ENV, TRAIN, make_fmnist_root
 
 def load_script():
     spec = importlib.util.spec_from_file_location("train_script", TRAIN)

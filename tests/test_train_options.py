@@ -1,12 +1,11 @@
 "The training options of issues 15 and 17 (per-group lr + dampening, Mixup, CutMix, distillation): DDP = 1 process, kill+resume, bad configs."
-import json, shutil, signal, subprocess, sys
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from test_ddp import ENV, TRAIN, TINY, make_fmnist_root, run_train
-from test_resume import KILLER, KILL_AT, assert_same_run, ckpt_names
+from conftest import RESUME_EXTRA, TINY, assert_same_run, ckpt_names, killed_run, make_fmnist_root, run_train
 
 # Each option set changes the objective or the optimiser; every one must survive DDP and a SIGKILL.
 OPTIONS = {
@@ -87,18 +86,13 @@ def test_teacher_logits_are_keyed_by_sample(setup):
             assert not torch.equal(idx, idx.sort().values)  # shuffled
             torch.testing.assert_close(logits[idx], model(x).detach(), rtol=1e-5, atol=1e-5)
 
-EXTRA = ["model_kwargs.dropout=0.3", "batch_size=32"]  # as test_resume: 15 steps per epoch, 30 in all, killed at step 19
-
 @pytest.mark.parametrize("name", list(OPTIONS))
 def test_kill_and_resume_is_bit_identical(setup, tmp_path, name):
     data, teacher = setup
-    extra = [*EXTRA, *options(name, teacher)]
+    extra = [*RESUME_EXTRA, *options(name, teacher)]  # as test_train_resume: 15 steps per epoch, 30 in all, killed at step 19
     full, out = tmp_path / "full", tmp_path / "run"
     run_train(full, data, *extra)
-    cmd = [sys.executable, "-c", KILLER, str(TRAIN), "--recipe", "tiny_fmnist", "--alpha", "0.1", "--out", str(out),
-           "--data", str(data), *TINY, *extra]
-    res = subprocess.run(cmd, env={**ENV, "KILL_AT": str(KILL_AT)}, capture_output=True, text=True, timeout=300)
-    assert res.returncode == -signal.SIGKILL, res.stderr[-3000:]
+    killed_run(out, data, *extra)
     assert ckpt_names(out) == ["step_00000012.pt", "step_00000016.pt"] and not (out / "model.pt").exists()
     res = run_train(out, data, *extra, "--resume")
     assert "step_00000016.pt (step 16 of 30)" in res.stderr

@@ -1,6 +1,5 @@
 "Distributed correctness on CPU (gloo): exact gathers, and a 2-process torchrun run equal to a 1-process run."
-import json, os, re, socket, struct, subprocess, sys
-from pathlib import Path
+import json, os, re
 
 import numpy as np
 import pytest
@@ -8,13 +7,7 @@ import torch
 import torch.multiprocessing as mp
 
 from lsfix.distributed import init_distributed, cleanup_distributed, gather_logits, all_gather_varlen, gather_objects
-
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN = ROOT / "scripts" / "train.py"
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+from conftest import free_port, make_fmnist_root, run_train
 
 def _gather_worker(rank:int, world:int, port:int, out:str) -> None:
     env = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)}
@@ -38,7 +31,7 @@ def _gather_worker(rank:int, world:int, port:int, out:str) -> None:
 
 @pytest.mark.parametrize("world", [2, 3])
 def test_gather_logits_matches_single_process(tmp_path, world):
-    mp.spawn(_gather_worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True)
+    mp.spawn(_gather_worker, args=(world, free_port(), str(tmp_path)), nprocs=world, join=True)
     for r in range(world):
         d = torch.load(tmp_path / f"r{r}.pt", weights_only=True)
         assert d["info"] == (r, world, True)
@@ -47,29 +40,6 @@ def test_gather_logits_matches_single_process(tmp_path, world):
         assert torch.equal(d["ragged"][:, 0], torch.cat([torch.full((q + 1,), float(q)) for q in range(world)]))
         assert d["objs"] == [q * 10 for q in range(world)]
 
-
-def make_fmnist_root(root:Path, n_train:int=600, n_test:int=151, seed:int=0) -> Path:
-    "A tiny Fashion-MNIST in torchvision's raw IDX layout: class-dependent blobs plus noise (learnable, fast)."
-    rng = np.random.default_rng(seed)
-    raw = root / "FashionMNIST" / "raw"; raw.mkdir(parents=True, exist_ok=True)
-    templates = rng.integers(0, 256, (10, 28, 28))
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        labels = rng.integers(0, 10, n)
-        images = np.clip(0.6 * templates[labels] + rng.normal(0, 60, (n, 28, 28)), 0, 255).astype(np.uint8)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
-    return root
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-TINY = ["val_size=100", "subset=0", "ckpt_every=4", "log_every=2"]
-
-def run_train(out:Path, data:Path, *extra:str, nproc:int=1, check:bool=True, env:dict=ENV) -> subprocess.CompletedProcess:
-    "Run scripts/train.py on the tiny recipe (under torchrun when nproc > 1)."
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable]
-    cmd = [*launcher, str(TRAIN), "--recipe", "tiny_fmnist", "--alpha", "0.1", "--out", str(out), "--data", str(data), *TINY, *extra]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    if check: assert res.returncode == 0, f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}"
-    return res
 
 def test_torchrun_two_processes_equal_one(tmp_path):
     from lsfix.data import get_datasets

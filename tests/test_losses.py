@@ -1,19 +1,17 @@
-"""Property tests of lsfix.losses: Result 1 (exact and float), the LS loss and its logit gradient against PyTorch."""
-import math
+"""Property tests of lsfix.losses: Result 1 (exact and float), the LS loss and its logit gradient against PyTorch,
+and design.md §4's API (names, parameters, types, one-line docstrings)."""
+import inspect, math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lsfix.losses import (ls_cross_entropy, ls_logit_grad, ls_optimum, max_logit_suppression, norm_ratio,
                           regularisation_grad, smooth_targets)
-
-settings.register_profile("lsfix", deadline=None, max_examples=150)
-settings.load_profile("lsfix")
 
 positive = st.floats(1e-3, 1e3, allow_nan=False, allow_infinity=False)
 positive_vectors = st.lists(positive, min_size=2, max_size=20)
@@ -152,3 +150,30 @@ def test_ls_optimum_is_a_minimum(K, alpha, seed):
     best = ls_cross_entropy(v, [0], alpha).item()
     assert (ls_cross_entropy(v + noise, [0] * 16, alpha, "none").numpy() >= best - 1e-12).all()
     torch.testing.assert_close(smooth_targets([0], K, alpha)[0], torch.from_numpy(np.exp(v[0])), rtol=0, atol=1e-12)
+
+
+# design.md §4: the names and parameters users and other modules call
+LOSSES_API = {
+    "smooth_targets": ["labels", "num_classes", "alpha"],
+    "ls_cross_entropy": ["logits", "labels", "alpha", "reduction"],
+    "ls_logit_grad": ["logits", "labels", "alpha"],
+    "regularisation_grad": ["true_probs", "alpha"],
+    "max_logit_suppression": ["p_err", "alpha", "num_classes"],
+    "norm_ratio": ["v", "p"],
+    "ls_optimum": ["num_classes", "alpha"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES_API))
+def test_losses_api_is_typed_and_documented(name):
+    import lsfix.losses as losses
+    assert name in losses.__all__, f"lsfix.losses.{name} is not exported"
+    f = getattr(losses, name)
+    doc = inspect.getdoc(f)
+    assert doc and "\n" not in doc.strip(), f"{name} needs a one-line docstring, got {doc!r}"
+    sig = inspect.signature(f)
+    assert list(sig.parameters) == LOSSES_API[name], f"{name}{sig} does not match design.md §4"
+    untyped = [p for p, v in sig.parameters.items() if v.annotation is inspect.Parameter.empty]
+    assert not untyped, f"{name}: parameters without type annotations: {untyped}"
+    assert sig.return_annotation is not inspect.Signature.empty, f"{name}: no return annotation"
+    if name == "ls_cross_entropy": assert sig.parameters["reduction"].default == "mean"

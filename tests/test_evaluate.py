@@ -1,25 +1,14 @@
 """End-to-end tests of the `lsfix-eval` CLI (`python -m lsfix.evaluate`): a real report, and every kind of bad input."""
-import json, os, subprocess, sys
-from pathlib import Path
+import json, subprocess, sys
 
 import numpy as np
 import pytest
 
 from lsfix.core import save_npz
 from lsfix.logitnorm import synthetic_logits
+from conftest import ROOT, run_eval, write_logits
 
-REPO = Path(__file__).resolve().parents[1]
 N = 600
-
-def run_cli(*args, out):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "lsfix.evaluate", *map(str, args), "--out", str(out)]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-
-def write(path, alpha=0.0, seed=0, n=N, **override):
-    logits, labels = synthetic_logits(n, alpha=alpha, shift="topk", seed=seed)
-    arrays = {"logits": logits, "labels": labels, "meta": json.dumps({"model": path.stem, "alpha": alpha}), **override}
-    return save_npz(path, **{k: v for k, v in arrays.items() if v is not None})
 
 def brute_aurc(scores, correct):
     "AURC by definition (design §2): mean over positions k of the expected selective risk, tied samples in random order."
@@ -35,12 +24,12 @@ def brute_aurc(scores, correct):
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("logits")
     group = np.r_[np.zeros(N // 2, int), np.ones(N - N // 2, int)]
-    return {"ce": write(d / "ce.npz", 0.0, 0, group=group), "ce_val": write(d / "ce_val.npz", 0.0, 1),
-            "ls": write(d / "ls.npz", 0.1, 0, group=group), "ls_val": write(d / "ls_val.npz", 0.1, 1), "dir": d}
+    return {"ce": write_logits(d / "ce.npz", 0.0, 0, group=group), "ce_val": write_logits(d / "ce_val.npz", 0.0, 1),
+            "ls": write_logits(d / "ls.npz", 0.1, 0, group=group), "ls_val": write_logits(d / "ls_val.npz", 0.1, 1), "dir": d}
 
 def test_report_end_to_end(files, tmp_path):
     out = tmp_path / "report"
-    r = run_cli("--test", files["ce"], files["ls"], "--val", files["ce_val"], files["ls_val"], "--n_boot", "50", "--seed", "3", out=out)
+    r = run_eval("--test", files["ce"], files["ls"], "--val", files["ce_val"], files["ls_val"], "--n_boot", "50", "--seed", "3", out=out)
     assert r.returncode == 0, r.stderr
     names = {p.name for p in out.iterdir()}
     assert {"report.json", "report.md", "rc_ce.png", "rc_ls.png", "rc_models.png", "reliability_ce.png",
@@ -72,7 +61,7 @@ def test_report_end_to_end(files, tmp_path):
 
 def test_without_validation(files, tmp_path):
     out = tmp_path / "report"
-    r = run_cli("--test", files["ce"], "--n_boot", "0", out=out)
+    r = run_eval("--test", files["ce"], "--n_boot", "0", out=out)
     assert r.returncode == 0, r.stderr
     model = json.loads((out / "report.json").read_text())["models"][0]
     assert "logit-norm" not in model["metrics"] and model["logit_norm"] is None and model["calibration"]["temperature"] is None
@@ -106,7 +95,7 @@ CASES = ["missing file", "missing key", "logits not 2-D", "NaN logits", "labels 
 def test_bad_input(case, files, tmp_path):
     args, needles = bad_inputs(tmp_path, files)[case]
     out = tmp_path / "report"
-    r = run_cli(*args, "--n_boot", "10", out=out)
+    r = run_eval(*args, "--n_boot", "10", out=out)
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lsfix-eval: error:"), r.stderr
@@ -117,7 +106,7 @@ def test_existing_out_dir_untouched_on_error(files, tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "keep.txt").write_text("old")
-    r = run_cli("--test", files["ce"], tmp_path / "nope.npz", out=out)
+    r = run_eval("--test", files["ce"], tmp_path / "nope.npz", out=out)
     assert r.returncode == 2
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
@@ -128,7 +117,7 @@ def test_intervals_equal_direct_calls(files, tmp_path):
     from lsfix.selective import bootstrap_ci, confidence_scores, selective_report, softmax
     from lsfix.calibration import ece_from_confidence
     out = tmp_path / "report"
-    r = run_cli("--test", files["ls"], "--val", files["ls_val"], "--n_boot", "60", "--seed", "5", out=out)
+    r = run_eval("--test", files["ls"], "--val", files["ls_val"], "--n_boot", "60", "--seed", "5", out=out)
     assert r.returncode == 0, r.stderr
     model = json.loads((out / "report.json").read_text())["models"][0]
     with np.load(files["ls"]) as z: logits, labels = z["logits"], z["labels"]
@@ -156,7 +145,7 @@ def test_pixel_files_resample_images(tmp_path):
     image_id = np.repeat(np.arange(20), N // 20)
     f = save_npz(tmp_path / "pixels.npz", logits=lg, labels=y, image_id=image_id)
     out = tmp_path / "report"
-    r = run_cli("--test", f, "--n_boot", "40", out=out)
+    r = run_eval("--test", f, "--n_boot", "40", out=out)
     assert r.returncode == 0, r.stderr
     model = json.loads((out / "report.json").read_text())["models"][0]
     assert model["bootstrap"]["unit"] == "image" and model["bootstrap"]["count"] == 20
@@ -173,7 +162,7 @@ def test_memory_check_before_work(tmp_path):
     with zipfile.ZipFile(tmp_path / "vast.npz", "w") as zf:
         zf.writestr("logits.npy", header.getvalue()); zf.writestr("labels.npy", b"")
     out = tmp_path / "report"
-    r = run_cli("--test", tmp_path / "vast.npz", out=out)
+    r = run_eval("--test", tmp_path / "vast.npz", out=out)
     assert r.returncode == 2 and not out.exists()
     assert r.stderr.startswith("lsfix-eval: error: ") and len(r.stderr.strip().splitlines()) == 1
     assert "vast.npz: logits [1000000, 1000000] (float32) need 4000." in r.stderr and "this machine has" in r.stderr and "GB available" in r.stderr
@@ -183,5 +172,5 @@ def test_help_is_fast():
     "`lsfix-eval --help` imports no heavy module (torch, pandas, matplotlib)."
     code = "import sys, runpy; sys.argv = ['lsfix-eval', '--help']\ntry: runpy.run_module('lsfix.evaluate', run_name='__main__')\nexcept SystemExit: pass\n" \
            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'seaborn', 'scipy') if m in sys.modules))"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
