@@ -12,8 +12,15 @@ FORCE  ?= 0
 # nbdev_test runs notebooks in parallel (one per core): one BLAS/torch thread each.
 TEST_THREADS ?= 1
 FMNIST_DEB := /usr/share/datasets/fashion-mnist
+# `make notebooks`: the notebooks committed with their outputs (narrative, then experiments), one after the other.
+# The library notebooks (00, 10-14, 17) are committed without outputs. NOTEBOOKS=nbs/01_theory.ipynb runs one.
+NOTEBOOKS ?= $(addprefix nbs/,01_theory.ipynb 02_selective.ipynb 03_logitnorm.ipynb 04_calibration.ipynb 05_plots.ipynb \
+  06_deploy.ipynb 07_mechanisms.ipynb 15_segmentation.ipynb 16_demo.ipynb 20_fmnist_selective.ipynb 21_cifar.ipynb \
+  22_segmentation_selective.ipynb 30_ls_accuracy_calibration.ipynb 31_ls_representations.ipynb 32_ls_distillation.ipynb)
+NB_THREADS ?= 2
+SLOW ?= 0
 
-.PHONY: help install data test nbtest pytest check-sync readme bench demo clean
+.PHONY: help install data test nbtest pytest check-sync readme notebooks bench demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,13 +42,8 @@ data: $(STAMP)  ## obtain Fashion-MNIST (Debian package, else torchvision downlo
 	fi
 	$(BIN)/python -m lsfix.data --root $(DATA)
 
-check-sync: $(STAMP)  ## fail if nbdev_export, make readme or nbdev_clean would change tracked files
-	$(BIN)/nbdev_export
-	$(MAKE) --no-print-directory readme
-	$(BIN)/nbdev_clean
-	@changed="$$(git status --porcelain lsfix README.md 'nbs/*.ipynb')"; \
-	if [ -n "$$changed" ]; then echo "error: notebooks, lsfix/ and README.md are out of sync (run nbdev_export, make readme, nbdev_clean and commit):" >&2; echo "$$changed" >&2; git --no-pager diff --stat >&2; exit 1; fi
-	@echo "sync check: nbs/, lsfix/ and README.md agree"
+check-sync: $(STAMP)  ## fail if nbdev_export, make readme or nbdev_clean would change the working tree (committed or not)
+	$(BIN)/python scripts/sync.py check
 
 nbtest: $(STAMP) data  ## run every notebook with nbdev_test (slow/gpu cells skipped)
 	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) MPLBACKEND=Agg $(BIN)/nbdev_test --do_print
@@ -52,8 +54,11 @@ pytest: $(STAMP) data  ## run the pytest suite (install, CLI, DDP, kill+resume, 
 test: check-sync nbtest pytest  ## install, sync check, nbdev_test, pytest
 
 readme: $(STAMP)  ## regenerate README.md from nbs/index.ipynb (nbconvert; nbdev_readme needs Quarto)
-	$(BIN)/jupyter nbconvert --log-level=WARN --to markdown nbs/index.ipynb --output-dir . --output README
-	@sed -i -e 's/[[:space:]]*$$//' README.md
+	$(BIN)/python scripts/sync.py readme
+
+notebooks: $(STAMP) data  ## execute the narrative and experiment notebooks in place, keeping outputs (slow cells skipped; SLOW=1 runs them)
+	OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THREADS) TQDM_DISABLE=1 MPLBACKEND=Agg \
+	  $(BIN)/python scripts/run_notebooks.py $(if $(filter 1,$(SLOW)),--slow) $(NOTEBOOKS)
 
 bench: $(STAMP) data  ## run the benchmarks; writes bench/results.md and bench/results.json
 	$(BIN)/python bench/run.py --out bench
