@@ -15,9 +15,8 @@ import torch
 
 from lsfix.core import save_npz
 from lsfix.logitnorm import synthetic_logits
-from conftest import make_fmnist_root
+from conftest import ENV, ROOT, make_fmnist_root
 
-ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {"eval": [sys.executable, "-m", "lsfix.evaluate"], "train": [sys.executable, str(ROOT / "scripts" / "train.py")],
             "data": [sys.executable, "-m", "lsfix.data"], "demo": [sys.executable, str(ROOT / "scripts" / "demo.py")]}
 LINE = re.compile(r"^(lsfix-eval: |demo: |python -m lsfix\.data: )?error: \S")
@@ -172,7 +171,7 @@ def test_bad_invocation(case, inputs, tmp_path):
     argv = [a.format(**fill) for a in args]
     watched = [out, inputs["d"]]
     before = [listing(p) for p in watched]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "default"}
+    env = {**ENV, "PYTHONWARNINGS": "default"}
     r = subprocess.run(COMMANDS[command] + argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2, (r.returncode, r.stderr[-3000:])

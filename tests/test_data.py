@@ -1,5 +1,5 @@
 "Data loaders on tiny fixtures written on disk in each dataset's real layout."
-import gzip, pickle, struct
+import pickle
 
 import numpy as np
 import pytest
@@ -9,12 +9,7 @@ from PIL import Image
 
 from lsfix import data
 from lsfix.data import get_datasets, make_loader, prepare_fashion_mnist, num_classes, FMNIST_FILES, DATASETS
-
-
-def write_idx(path, arr):
-    "IDX file: magic (0x08 = ubyte, ndim), big-endian int32 dims, raw bytes."
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(np.uint8).tobytes())
+from conftest import write_idx
 
 
 @pytest.fixture

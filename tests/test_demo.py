@@ -1,19 +1,18 @@
 """The demo end to end through its script: a smoke run (tiny subset, 1 epoch) produces every report section,
 is reproducible with the same seed, and bad arguments fail before training."""
-import json, os, re, subprocess, sys
-from pathlib import Path
+import json, re, subprocess, sys
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ENV, ROOT
+
 DATA = ROOT / "data"
 SMOKE = ["--alphas", "0", "0.2", "--n_boot", "50", "--overrides", "subset=2000", "epochs=1", "progress=False"]
 
 
 def demo(out, *args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(out), "--data", str(DATA), *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+                          capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +156,6 @@ def test_bad_arguments_fail_before_training(tmp_path, args, message):
 
 
 def test_missing_data_root(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(tmp_path / "o"), "--data", str(tmp_path / "nodata")],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+                         capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
     assert res.returncode == 2 and "nodata" in res.stderr

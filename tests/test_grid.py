@@ -1,13 +1,12 @@
 "scripts/grid.py end to end on a tiny Fashion-MNIST: parallel workers, teacher -> distilled student, reuse, bad arguments."
 import json, subprocess, sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ENV, make_fmnist_root
+from conftest import ENV, ROOT, make_fmnist_root
 
-GRID = Path(__file__).resolve().parents[1] / "scripts" / "grid.py"
+GRID = ROOT / "scripts" / "grid.py"
 SMALL = ["val_size=100", "epochs=1", "batch_size=100", "eval_batch_size=100", "model_kwargs.hidden=[16]", "ckpt_every=0"]
 
 def grid(tmp, *args, check=True):

@@ -1,10 +1,9 @@
 "The README's findings paragraph quotes exactly what the saved results of 20_fmnist_selective hold."
 import json, re
-from pathlib import Path
 
 from lsfix.demo import findings_markdown
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_findings_match_saved_results():

@@ -1,6 +1,5 @@
 "Pixel-level logits files from a Cityscapes-layout fixture on disk and from Fashion-MNIST canvases, through lsfix-eval and the training loop."
 import os, subprocess, sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +13,9 @@ from lsfix.models import create_model
 from lsfix.segmentation import export_pixel_logits, logits_before_upsampling, labels_at
 from lsfix.train import train, load_trained
 from lsfix.distributed import init_distributed, cleanup_distributed
-from conftest import free_port
+from conftest import ENV, ROOT, free_port
 
 H, W = 32, 64  # divisible by DeepLabV3+'s output stride 16
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +117,7 @@ def test_canvas_smoke_training(tmp_path):
                           "--out", str(out), "--data", str(ROOT / "data"), "max_steps=2", "batch_size=4", "data_kwargs.n_train=8",
                           "data_kwargs.n_test=3", "val_size=2", "eval_batch_size=4", "n_pixels=5", "pixel_seed=1",
                           "model_kwargs.decoder_channels=16", "progress=false", "device=cpu"],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         capture_output=True, text=True, env=ENV)
     assert res.returncode == 0, res.stderr[-2000:]
     test = load_logits(out / "test.npz")
     assert test["logits"].shape == (15, 11) and test["meta"]["logits_at"] == "pre-upsampling"
