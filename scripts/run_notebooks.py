@@ -46,9 +46,9 @@ def execute(path:Path, flags:set) -> list[str]:
         if not skip: cell.outputs = []  # execnb keeps old outputs when a cell prints nothing
         return skip
     shell = CaptureShell(path)
-    with working_directory(path.parent):
-        shell.run_all(nb, exc_stop=True, preproc=prepare)
-    if shell.exc: return [shell.prettytb(fname=path)]
+    try:
+        with working_directory(path.parent): shell.run_all(nb, exc_stop=True, preproc=prepare)
+    except Exception: return [shell.prettytb(fname=path)]  # run_all re-raises the first cell's exception
     problems = [f"{path} cell {i}: wrote to stderr:\n{text[:500]}" for i, c in enumerate(nb.cells)
                 if c.cell_type == "code" and not skipped(c, flags) and (text := noise(c))]
     if problems: return problems
