@@ -12,7 +12,7 @@ def runs(tmp_path_factory):
     data = make_fmnist_root(tmp / "data")
     full, killed = tmp / "full", tmp / "killed"
     run_train(full, data, *EXTRA)
-    killed_run(killed, data)
+    killed_run(killed, data, *EXTRA)
     return data, full, killed
 
 def test_kill_and_resume_is_bit_identical(runs, tmp_path):
