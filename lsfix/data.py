@@ -5,6 +5,7 @@
 # %% ../nbs/10_data.ipynb #c25e0ea1
 from __future__ import annotations
 import gzip, os, shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -21,52 +22,64 @@ from PIL import Image
 from .core import cli_name, fail, atomic_write
 
 # %% auto #0
-__all__ = ['DATASETS', 'TRAIN_SIZES', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'IGNORE_INDEX',
-           'AUGMENTATIONS', 'num_classes', 'in_channels', 'dataset_task', 'prepare_fashion_mnist', 'main', 'key_seed',
-           'keyed_generator', 'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip', 'sobel_edges',
-           'ImageOnly', 'read_rgb', 'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids', 'read_cityscapes',
-           'SegTransform', 'get_datasets', 'shard_indices', 'ShardedLoader', 'TensorLoader', 'FileLoader',
-           'make_loader']
+__all__ = ['DATASETS', 'TASKS', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'IGNORE_INDEX', 'AUGMENTATIONS',
+           'DatasetInfo', 'register_dataset', 'dataset_info', 'list_datasets', 'num_classes', 'prepare_fashion_mnist',
+           'main', 'key_seed', 'keyed_generator', 'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip',
+           'sobel_edges', 'ImageOnly', 'read_rgb', 'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids',
+           'read_cityscapes', 'SegTransform', 'get_datasets', 'shard_indices', 'ShardedLoader', 'TensorLoader',
+           'FileLoader', 'make_loader']
 
 # %% ../nbs/10_data.ipynb #7043d1ab
-DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet", "imagenet_sketch", "cityscapes", "fmnist_canvas")
-_NUM_CLASSES = dict(fashion_mnist=10, cifar10=10, cifar100=100, imagenet=1000, imagenet_sketch=1000, cityscapes=19, fmnist_canvas=11)
-TRAIN_SIZES = dict(fashion_mnist=60_000, cifar10=50_000, cifar100=50_000, imagenet=1_281_167, cityscapes=2_975)  # training split before the validation split
-_VAL_SIZE = dict(fashion_mnist=5000, cifar10=5000, cifar100=5000, imagenet=10000, imagenet_sketch=0, cityscapes=100, fmnist_canvas=100)
-_IN_CHANS = dict(fashion_mnist=1, cifar10=3, cifar100=3, imagenet=3, imagenet_sketch=3, cityscapes=3, fmnist_canvas=1)
-_SEGMENTATION = {"cityscapes", "fmnist_canvas"}  # per-pixel labels [H,W], void 255
-_LAYOUTS = dict(
-    fashion_mnist="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (run `make data`)",
-    cifar10="<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}",
-    cifar100="<root>/cifar-100-python/{train,test,meta}",
-    imagenet="<root>/{train,val}/<wnid>/*.JPEG",
-    imagenet_sketch="<root>[/sketch]/<wnid>/*.{JPEG,png}",
-    cityscapes="<root>/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + <root>/gtFine/{train,val}/<city>/*_gtFine_labelIds.png",
-    fmnist_canvas="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, the items of the canvases (run `make data`)")
+@dataclass(frozen=True)
+class DatasetInfo:
+    "One registered dataset; `loader(root, val_size, seed, **kw)` returns its splits (see `get_datasets`)."
+    name: str
+    num_classes: int                 # Cityscapes: the 19 train ids
+    in_chans: int                    # 1 for the greyscale Fashion-MNIST sets
+    val_size: int                    # default size of the validation split
+    layout: str                      # the expected on-disk layout, shown when files are missing
+    loader: Callable[..., dict[str, Dataset]]
+    task: str = "classification"     # or "segmentation": per-pixel labels [H,W], void 255
+    train_size: int|None = None      # samples of the training split before the validation split, when fixed
+    shifted_split: str|None = None   # the split holding a shifted copy of the test set, if any
+
+DATASETS: dict[str, DatasetInfo] = {}  # name -> entry, in registration order
+TASKS = ("classification", "segmentation")
+
+def register_dataset(name:str, *, num_classes:int, in_chans:int, val_size:int, layout:str, task:str="classification",
+                     train_size:int|None=None, shifted_split:str|None=None) -> Callable:
+    "Decorator: register the decorated loader `fn(root, val_size, seed, **kw)` as dataset `name` in `DATASETS`."
+    if name in DATASETS:
+        raise ValueError(f"dataset {name!r} is already registered")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    def register(loader:Callable) -> Callable:
+        DATASETS[name] = DatasetInfo(name, num_classes, in_chans, val_size, layout, loader, task, train_size, shifted_split)
+        return loader
+    return register
+
+def dataset_info(name:str) -> DatasetInfo:
+    "The registry entry of dataset `name`; `ValueError` listing the registered names if there is none."
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+def list_datasets() -> list[str]:
+    "The names of the registered datasets, in registration order."
+    return list(DATASETS)
+
+def num_classes(name:str) -> int:
+    "Number of classes of dataset `name` (Cityscapes: the 19 train ids)."
+    return dataset_info(name).num_classes
+
 FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FMNIST_DEB = "/usr/share/datasets/fashion-mnist"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IGNORE_INDEX = 255
 
-def _check_name(name:str) -> str:
-    if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    return name
-
-def num_classes(name:str) -> int:
-    "Number of classes of dataset `name` (Cityscapes: the 19 train ids)."
-    return _NUM_CLASSES[_check_name(name)]
-
-def in_channels(name:str) -> int:
-    "Image channels of dataset `name` (1 for the greyscale Fashion-MNIST sets)."
-    return _IN_CHANS[_check_name(name)]
-
-def dataset_task(name:str) -> str:
-    "'segmentation' for data sets with per-pixel labels, else 'classification'."
-    return "segmentation" if _check_name(name) in _SEGMENTATION else "classification"
-
 def _require(path:Path, name:str, what:str="") -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{name}: {path} not found; expected the layout {what or _LAYOUTS[name]}")
+        raise FileNotFoundError(f"{name}: {path} not found; expected the layout {what or dataset_info(name).layout}")
     return path
 
 # %% ../nbs/10_data.ipynb #01c06dbc
@@ -258,6 +271,8 @@ def _in_memory(train_x, train_y, test_x, test_y, classes, val_size, seed, max_sh
     test = TensorImageDataset(test_x, test_y, mean, std, classes, max_shift)
     return {"train": full.subset(tr), "val": full.subset(va), "test": test}
 
+@register_dataset("fashion_mnist", num_classes=10, in_chans=1, val_size=5000, train_size=60_000, shifted_split="test_shifted",
+                  layout="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (run `make data`)")
 def _fashion_mnist(root, val_size, seed, download=False, max_shift=2, standardise=True):
     if download: prepare_fashion_mnist(root)
     for f in FMNIST_FILES: _require(root / "FashionMNIST" / "raw" / f, "fashion_mnist")
@@ -272,18 +287,25 @@ def _without_md5(cls:type) -> type:
     strip = lambda files: [[f, None] for f, _ in files]
     return type(cls.__name__, (cls,), dict(train_list=strip(cls.train_list), test_list=strip(cls.test_list), meta={**cls.meta, "md5": None}))
 
-def _cifar(root, val_size, seed, name, verify_md5=True, max_shift=4, standardise=True):
-    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+def _cifar(root, val_size, seed, name, cls, verify_md5=True, max_shift=4, standardise=True):
     for f, _ in [*cls.train_list, *cls.test_list, [cls.meta["filename"], None]]: _require(root / cls.base_folder / f, name)
     if not verify_md5: cls = _without_md5(cls)
     tr, te = cls(root, train=True), cls(root, train=False)
     chw = lambda d: torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous()
     return _in_memory(chw(tr), torch.tensor(tr.targets), chw(te), torch.tensor(te.targets), tr.classes, val_size, seed, max_shift, standardise)
 
+@register_dataset("cifar10", num_classes=10, in_chans=3, val_size=5000, train_size=50_000,
+                  layout="<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}")
+def _cifar10(root, val_size, seed, **kw): return _cifar(root, val_size, seed, "cifar10", torchvision.datasets.CIFAR10, **kw)
+
+@register_dataset("cifar100", num_classes=100, in_chans=3, val_size=5000, train_size=50_000, layout="<root>/cifar-100-python/{train,test,meta}")
+def _cifar100(root, val_size, seed, **kw): return _cifar(root, val_size, seed, "cifar100", torchvision.datasets.CIFAR100, **kw)
+
 def _image_folder(folder:Path, name:str) -> tuple[list[tuple[str,int]], list[str]]:
     classes, class_to_idx = find_classes(str(_require(folder, name)))
     return make_dataset(str(folder), class_to_idx, IMG_EXTENSIONS), classes
 
+@register_dataset("imagenet", num_classes=1000, in_chans=3, val_size=10000, train_size=1_281_167, layout="<root>/{train,val}/<wnid>/*.JPEG")
 def _imagenet(root, val_size, seed, img_size=224):
     train_tf, eval_tf = imagenet_transforms(img_size)
     samples, classes = _image_folder(root / "train", "imagenet")
@@ -293,6 +315,7 @@ def _imagenet(root, val_size, seed, img_size=224):
     tr, va = split_indices(len(full), val_size, seed)
     return {"train": full.subset(tr), "val": full.subset(va, train=False), "test": FileDataset(test_samples, eval_tf, eval_tf, classes)}
 
+@register_dataset("imagenet_sketch", num_classes=1000, in_chans=3, val_size=0, layout="<root>[/sketch]/<wnid>/*.{JPEG,png}")
 def _imagenet_sketch(root, val_size, seed, img_size=224, imagenet_root=None):
     folder = root / "sketch" if (root / "sketch").is_dir() else root
     samples, classes = _image_folder(folder, "imagenet_sketch")
@@ -305,6 +328,8 @@ def _imagenet_sketch(root, val_size, seed, img_size=224, imagenet_root=None):
     eval_tf = imagenet_transforms(img_size)[1]
     return {"test": FileDataset([(p, index[classes[t]]) for p, t in samples], eval_tf, eval_tf, order)}
 
+@register_dataset("cityscapes", num_classes=19, in_chans=3, val_size=100, train_size=2_975, task="segmentation",
+                  layout="<root>/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + <root>/gtFine/{train,val}/<city>/*_gtFine_labelIds.png")
 def _cityscapes(root, val_size, seed, crop_size=(512, 1024), split_seed=0):
     def pairs(split):
         for d in ("leftImg8bit", "gtFine"): _require(root / d / split, "cityscapes")
@@ -318,17 +343,19 @@ def _cityscapes(root, val_size, seed, crop_size=(512, 1024), split_seed=0):
     return {"train": FileDataset(pairs("train"), SegTransform(True, crop_size), eval_tf, classes, read_cityscapes),
             "val": official_val.subset(va, train=False), "test": official_val.subset(te, train=False)}
 
+@register_dataset("fmnist_canvas", num_classes=11, in_chans=1, val_size=100, task="segmentation",
+                  layout="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, the items of the canvases (run `make data`)")
+def _fmnist_canvas(root, val_size, seed, **kw):
+    from .canvas import fmnist_canvas  # imported on use: lsfix.canvas builds on this module's Fashion-MNIST splits
+    return fmnist_canvas(root, val_size, seed, **kw)
+
 def get_datasets(name:str, root:str|Path, val_size:int|None=None, seed:int=0, **kw) -> dict[str, Dataset]:
-    "The splits of dataset `name` under `root`: 'train', 'val', 'test' (+ 'test_shifted' for Fashion-MNIST; Sketch: 'test' only)."
-    _check_name(name)
+    "The splits of dataset `name` under `root`: 'train', 'val', 'test' (+ its `shifted_split`; Sketch: 'test' only)."
+    info = dataset_info(name)
     root = Path(root)
-    if not root.is_dir(): raise FileNotFoundError(f"{name}: data root {root} does not exist; expected the layout {_LAYOUTS[name]}")
-    val_size = _VAL_SIZE[name] if val_size is None else val_size
-    if name in ("cifar10", "cifar100"): return _cifar(root, val_size, seed, name, **kw)
-    if name == "fmnist_canvas":
-        from .canvas import fmnist_canvas  # lsfix.canvas builds on this module's Fashion-MNIST splits
-        return fmnist_canvas(root, val_size, seed, **kw)
-    return dict(fashion_mnist=_fashion_mnist, imagenet=_imagenet, imagenet_sketch=_imagenet_sketch, cityscapes=_cityscapes)[name](root, val_size, seed, **kw)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{name}: data root {root} does not exist; expected the layout {info.layout}")
+    return info.loader(root, info.val_size if val_size is None else val_size, seed, **kw)
 
 # %% ../nbs/10_data.ipynb #7683c0b9
 def shard_indices(n:int, world_size:int=1, rank:int=0, shuffle:bool=False, seed:int=0, epoch:int=0,

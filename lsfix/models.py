@@ -4,7 +4,9 @@
 
 # %% ../nbs/11_models.ipynb #692e2304
 from __future__ import annotations
+import inspect
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -14,8 +16,9 @@ import timm
 from .core import check_file
 
 # %% auto #0
-__all__ = ['MODELS', 'count_parameters', 'forward_flops', 'fcn', 'cnn', 'BasicBlock', 'CifarResNet', 'DenseLayer', 'DenseNetBC',
-           'load_encoder_weights', 'deeplabv3p', 'create_model']
+__all__ = ['MODELS', 'count_parameters', 'forward_flops', 'register_model', 'list_models', 'is_model', 'fcn', 'cnn', 'BasicBlock',
+           'CifarResNet', 'resnet20', 'DenseLayer', 'DenseNetBC', 'densenet_bc', 'load_encoder_weights', 'deeplabv3p',
+           'create_model']
 
 # %% ../nbs/11_models.ipynb #4da40ec9
 def count_parameters(model:nn.Module, trainable_only:bool=False) -> int:
@@ -33,15 +36,38 @@ def forward_flops(model:nn.Module, sample:torch.Tensor) -> float:
     finally: model.train(was_training)
     return float(counter.get_total_flops())
 
+# %% ../nbs/11_models.ipynb #b1d2e3f1
+MODELS: dict[str, Callable[..., nn.Module]] = {}  # name -> constructor, in registration order
+
+def register_model(fn:Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    "Decorator (timm's `register_model`): add `fn(num_classes, in_chans=<usual input>, **kw) -> nn.Module` to `MODELS` under its name."
+    in_chans = inspect.signature(fn).parameters.get("in_chans")
+    if in_chans is None or in_chans.default is inspect.Parameter.empty:
+        raise TypeError(f"{fn.__name__}: a registered constructor needs an `in_chans` argument whose default is the model's usual input")
+    if fn.__name__ in MODELS:
+        raise ValueError(f"model {fn.__name__!r} is already registered")
+    MODELS[fn.__name__] = fn
+    return fn
+
+def list_models() -> list[str]:
+    "lsfix's own model names, in registration order (`create_model` also takes any timm model name)."
+    return list(MODELS)
+
+def is_model(name:str) -> bool:
+    "True if `create_model` knows `name`: a registered model or a timm model."
+    return name in MODELS or timm.is_model(name)
+
 # %% ../nbs/11_models.ipynb #817fbbd1
-def fcn(num_classes:int, in_features:int=784, hidden:tuple[int, ...]=(1200, 1200), dropout:float=0.5) -> nn.Sequential:
-    "MLP `in_features -> hidden... -> num_classes` with ReLU and dropout `dropout` after each hidden layer."
+@register_model
+def fcn(num_classes:int, in_chans:int=1, img_size:int=28, hidden:tuple[int, ...]=(1200, 1200), dropout:float=0.5) -> nn.Sequential:
+    "MLP `in_chans * img_size**2 -> hidden... -> num_classes` with ReLU and dropout `dropout` after each hidden layer."
     if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    layers, width = [nn.Flatten()], in_features
+    layers, width = [nn.Flatten()], in_chans * img_size ** 2
     for h in hidden: layers += [nn.Linear(width, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]; width = h
     return nn.Sequential(*layers, nn.Linear(width, num_classes))
 
 # %% ../nbs/11_models.ipynb #e534636c
+@register_model
 def cnn(num_classes:int, in_chans:int=1, width:int=32, dropout:float=0.0, batch_norm:bool=True) -> nn.Sequential:
     "Three 3x3 conv stages (`width`, 2x, 4x channels) with BN, ReLU and pooling, then dropout and a linear layer."
     layers, c = [], in_chans
@@ -86,6 +112,11 @@ class CifarResNet(nn.Module):
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
 
+@register_model
+def resnet20(num_classes:int, in_chans:int=3, depth:int=20, width:int=16) -> CifarResNet:
+    "The CIFAR ResNet, depth 20 unless `depth` (6n+2) says otherwise."
+    return CifarResNet(num_classes, depth, in_chans, width)
+
 # %% ../nbs/11_models.ipynb #8e3500b5
 class DenseLayer(nn.Module):
     "DenseNet-BC bottleneck: BN-ReLU-1x1 conv (4k) - BN-ReLU-3x3 conv (k); output concatenated to the input."
@@ -118,9 +149,12 @@ class DenseNetBC(nn.Module):
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).mean((2, 3)))
 
-# %% ../nbs/11_models.ipynb #52e8c39c
-MODELS = ("fcn", "cnn", "resnet20", "densenet_bc", "deeplabv3p")
+@register_model
+def densenet_bc(num_classes:int, in_chans:int=3, **kw) -> DenseNetBC:
+    "DenseNet-BC, depth 100 and growth 12 unless `kw` (see `DenseNetBC`) says otherwise."
+    return DenseNetBC(num_classes, in_chans=in_chans, **kw)
 
+# %% ../nbs/11_models.ipynb #52e8c39c
 def load_encoder_weights(model:nn.Module, path:str|Path) -> nn.Module:
     "Load a local ImageNet ResNet state dict (torchvision keys; 'state_dict'/'model' wrappers and 'module.' prefixes allowed) into the encoder."
     state = torch.load(check_file(path, "pretrained_path"), map_location="cpu", weights_only=True)
@@ -131,25 +165,27 @@ def load_encoder_weights(model:nn.Module, path:str|Path) -> nn.Module:
     except RuntimeError as e: raise ValueError(f"pretrained_path {path}: not a checkpoint of this encoder: {e}") from None
     return model
 
+@register_model
 def deeplabv3p(num_classes:int, in_chans:int=3, encoder_name:str="resnet101", encoder_weights:str|None=None,
-               pretrained_path:str|Path|None=None, **kw) -> nn.Module:
-    "DeepLabV3+ (segmentation-models-pytorch), random weights unless `pretrained_path` (local encoder checkpoint)."
+               pretrained_path:str|Path|None=None, pretrained:str|Path|None=None, **kw) -> nn.Module:
+    "DeepLabV3+ (segmentation-models-pytorch), random weights unless `pretrained_path` (or `pretrained`: a local encoder checkpoint)."
     import segmentation_models_pytorch as smp  # here, not at the top: classification runs do not need the package
+    if pretrained is True:
+        raise ValueError("deeplabv3p: pretrained=True would download weights; pass pretrained_path=PATH")
+    if pretrained:  # `--pretrained PATH` on the command line: a local file, never a download
+        pretrained_path = pretrained
     model = smp.DeepLabV3Plus(encoder_name=encoder_name, encoder_weights=encoder_weights, in_channels=in_chans, classes=num_classes, **kw)
     return load_encoder_weights(model, pretrained_path) if pretrained_path is not None else model
 
 def create_model(name:str, num_classes:int, in_chans:int|None=None, **kw) -> nn.Module:
-    "Model `name` (one of `MODELS` or any timm model) with `num_classes` outputs; random weights, no downloads by default."
-    if not isinstance(num_classes, int) or num_classes < 1: raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-    if in_chans is not None and in_chans < 1: raise ValueError(f"in_chans must be >= 1, got {in_chans}")
-    if name == "fcn": return fcn(num_classes, in_features=(in_chans or 1) * kw.pop("img_size", 28) ** 2, **kw)
-    if name == "cnn": return cnn(num_classes, in_chans or 1, **kw)
-    if name == "resnet20": return CifarResNet(num_classes, kw.pop("depth", 20), in_chans or 3, **kw)
-    if name == "densenet_bc": return DenseNetBC(num_classes, in_chans=in_chans or 3, **kw)
-    if name == "deeplabv3p":
-        pretrained = kw.pop("pretrained", None)  # `--pretrained PATH` on the command line: a local file, never a download
-        if pretrained is True: raise ValueError("deeplabv3p: pretrained=True would download weights; pass pretrained_path=PATH")
-        if pretrained: kw["pretrained_path"] = pretrained
-        return deeplabv3p(num_classes, in_chans or 3, **kw)
-    if timm.is_model(name): return timm.create_model(name, pretrained=kw.pop("pretrained", False), num_classes=num_classes, in_chans=in_chans or 3, **kw)
+    "Model `name` (registered in `MODELS`, or any timm model) with `num_classes` outputs; random weights, no downloads by default."
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    if in_chans is not None and in_chans < 1:
+        raise ValueError(f"in_chans must be >= 1, got {in_chans}")
+    if name in MODELS:
+        channels = {} if in_chans is None else {"in_chans": in_chans}  # None: the constructor's default input
+        return MODELS[name](num_classes, **channels, **kw)
+    if timm.is_model(name):
+        return timm.create_model(name, pretrained=kw.pop("pretrained", False), num_classes=num_classes, in_chans=in_chans or 3, **kw)
     raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}, or any timm model (e.g. resnet50, vit_small_patch16_224)")
