@@ -17,19 +17,18 @@ from .core import atomic_folder, check_in_range, cli_name, fail, save_json, save
 from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
 from .selective import paired_difference, verdict, claim_verdict, METRIC_FAMILIES
 from .plots import rc_curves, plot_max_logit_tables, max_logit_table, gap_at_equal_msp, save_figure
+from .data import dataset_info
 from .train import train
 from .recipes import get_recipe, resolve_config
 
 # %% auto #0
-__all__ = ['ALPHAS', 'LOGITS_FILES', 'SHIFTED_DATASETS', 'GROUP_NAMES', 'HEADLINE', 'DEPLOY_RISKS', 'DEPLOY_DELTA',
-           'DEPLOY_SPLITS', 'run_dir', 'is_finished', 'train_models', 'evaluate_runs', 'headline_table',
-           'logit_norm_table', 'injection_table', 'paired_metrics', 'summarise', 'deployment_table', 'build_report',
-           'run_demo', 'main', 'findings_markdown']
+__all__ = ['ALPHAS', 'LOGITS_FILES', 'GROUP_NAMES', 'HEADLINE', 'DEPLOY_RISKS', 'DEPLOY_DELTA', 'DEPLOY_SPLITS', 'run_dir',
+           'is_finished', 'train_models', 'evaluate_runs', 'headline_table', 'logit_norm_table', 'injection_table',
+           'paired_metrics', 'summarise', 'deployment_table', 'build_report', 'run_demo', 'main', 'findings_markdown']
 
 # %% ../nbs/16_demo.ipynb #e0dff731
 ALPHAS = (0.0, 0.1, 0.2, 0.3)
 LOGITS_FILES = ("val.npz", "test.npz", "test_combined.npz")  # the last only for data sets with a shifted test set
-SHIFTED_DATASETS = {"fashion_mnist"}  # lsfix.data.get_datasets gives these a "test_shifted" split
 
 def run_dir(out:str|Path, alpha:float) -> Path:
     "The run directory of the model trained with label smoothing `alpha`."
@@ -44,7 +43,7 @@ def train_models(out:str|Path, alphas:Sequence[float]=ALPHAS, recipe:str="fmnist
     "Train (or reuse) one model per `alpha` with the same recipe and seed; returns alpha -> run directory."
     for a in alphas: check_in_range(a, "alpha", 0, 1, high_open=True)
     if len(set(alphas)) != len(alphas) or 0.0 not in alphas: raise ValueError(f"alphas must be distinct and include 0 (the CE baseline), got {list(alphas)}")
-    shifted = resolve_config(recipe, 0.0, list(overrides)).dataset in SHIFTED_DATASETS
+    shifted = dataset_info(resolve_config(recipe, 0.0, list(overrides)).dataset).shifted_split is not None
     runs = {}
     for alpha in tqdm(alphas, desc="demo: models", unit="model", file=sys.stderr):
         run = runs[alpha] = run_dir(out, alpha)

@@ -22,11 +22,11 @@ class ConfigError(ValueError):
 class TrainConfig:
     "Everything that defines a training run; `alpha` is the only field varied within a recipe."
     recipe: str = "custom"
-    dataset: str = "fashion_mnist"   # a name known to lsfix.data.get_datasets
+    dataset: str = "fashion_mnist"   # a name registered in lsfix.data.DATASETS
     data_kwargs: dict = field(default_factory=dict)  # extra keyword arguments for get_datasets
-    model: str = "fcn"               # a name known to lsfix.models.create_model
+    model: str = "fcn"               # a name registered in lsfix.models.MODELS, or any timm model
     model_kwargs: dict = field(default_factory=dict)
-    task: str = "classification"     # classification | segmentation (per-pixel, ignore_index 255)
+    task: str = "classification"     # classification | segmentation (per-pixel, ignore_index 255); must be the dataset's
     n_pixels: int = 5000             # segmentation: labelled pixels sampled per evaluation image (the paper's 5000)
     pixel_seed: int = 0              # segmentation: seed of that sample, kept fixed across runs so models share pixels
     alpha: float = 0.0               # label smoothing level, F.cross_entropy(label_smoothing=alpha)
