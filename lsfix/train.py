@@ -4,8 +4,9 @@
 
 # %% ../nbs/13_train.ipynb #9f17383a
 from __future__ import annotations
-import json, math, random, re, subprocess, sys, time, contextlib
-from dataclasses import asdict, replace
+import json, math, subprocess, sys, time, contextlib
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -13,26 +14,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from timm.utils import dispatch_clip_grad
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
 import lsfix
 from .core import atomic_save, save_npz, save_text, seed_everything, configure_threads, check_file
-from .data import DATASETS, IGNORE_INDEX, TRAIN_SIZES, get_datasets, make_loader, num_classes, in_channels, dataset_task
-from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, gather_objects, all_reduce_mean,
+from .checkpoints import CheckpointManager, list_checkpoints
+from .data import DATASETS, IGNORE_INDEX, ShardedLoader, dataset_info, get_datasets, make_loader
+from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
-from .models import MODELS, create_model
+from .models import MODELS, create_model, is_model
 from .segmentation import export_pixel_logits
-import timm
 from .recipes import TrainConfig, ConfigError, resolve_config, config_to_yaml, config_from_dict
 from .objectives import task_loss, batch_objective
 
 # %% auto #0
-__all__ = ['build_optimizer', 'lr_factor', 'build_scheduler', 'sam_perturb', 'train_step', 'evaluate', 'code_version',
-           'predict_logits', 'save_logits', 'export_logits', 'CheckpointError', 'rng_state', 'set_rng_state',
-           'checkpoint_path', 'list_checkpoints', 'load_checkpoint', 'latest_checkpoint', 'check_run',
-           'teacher_train_logits', 'fit', 'export_splits', 'train', 'load_trained']
+__all__ = ['build_optimizer', 'lr_factor', 'build_scheduler', 'sam_perturb', 'train_step', 'validate', 'code_version',
+           'predict_logits', 'save_logits', 'export_logits', 'teacher_train_logits', 'MetricsLog', 'TrainingRun',
+           'setup_training', 'TrainingMeter', 'train_one_epoch', 'export_splits', 'fit', 'check_run', 'train',
+           'load_trained']
 
 # %% ../nbs/13_train.ipynb #5f61ef15
 def build_optimizer(model:nn.Module, cfg:TrainConfig) -> torch.optim.Optimizer:
@@ -75,55 +77,73 @@ def sam_perturb(params:Iterable[nn.Parameter], rho:float) -> list[tuple[nn.Param
     params = [p for p in params if p.grad is not None]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
     old = [(p, p.detach().clone()) for p in params]
-    for p in params: p.add_(p.grad * (rho / (norm + 1e-12)))
+    for p in params:
+        p.add_(p.grad * (rho / (norm + 1e-12)))
     return old
 
-def _clip(params:list[nn.Parameter], cfg:TrainConfig) -> None:
-    if cfg.clip_grad > 0:
-        if cfg.clip_mode == "norm": nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-        else: nn.utils.clip_grad_value_(params, cfg.clip_grad)
-
-def train_step(net:Callable, x:torch.Tensor, y:torch.Tensor, opt:torch.optim.Optimizer, cfg:TrainConfig,
+def train_step(net:Callable, x:torch.Tensor, y:torch.Tensor, optimizer:torch.optim.Optimizer, cfg:TrainConfig,
                scaler:torch.amp.GradScaler|None=None, autocast:Callable=contextlib.nullcontext,
                no_sync:Callable=contextlib.nullcontext, loss_fn:Callable|None=None) -> torch.Tensor:
     "One optimiser step on batch (x, y) (SAM if `cfg.sam_rho` > 0) minimising `loss_fn(logits)`; returns the detached loss."
-    params = [p for g in opt.param_groups for p in g["params"]]
-    loss_fn = loss_fn or (lambda out: task_loss(out, y, cfg.alpha))
-    def loss_at():
-        with autocast(): return loss_fn(net(x))
-    opt.zero_grad(set_to_none=True)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if loss_fn is None:
+        loss_fn = lambda logits: task_loss(logits, y, cfg.alpha)
+
+    def forward_loss() -> torch.Tensor:
+        with autocast():
+            return loss_fn(net(x))
+
+    def clip_gradients() -> None:
+        if cfg.clip_grad > 0:
+            dispatch_clip_grad(params, cfg.clip_grad, mode=cfg.clip_mode)
+
+    optimizer.zero_grad(set_to_none=True)
     if cfg.sam_rho > 0:
-        with no_sync(): loss = loss_at(); loss.backward()
-        _clip(params, cfg)
-        old = sam_perturb(params, cfg.sam_rho)
-        opt.zero_grad(set_to_none=True)
-        loss_at().backward()
-        _clip(params, cfg)
+        with no_sync():  # the ascent gradient stays each rank's own
+            loss = forward_loss()
+            loss.backward()
+        clip_gradients()
+        old_weights = sam_perturb(params, cfg.sam_rho)
+        optimizer.zero_grad(set_to_none=True)
+        forward_loss().backward()
+        clip_gradients()
         with torch.no_grad():
-            for p, w in old: p.copy_(w)
-        opt.step()
+            for param, weight in old_weights:
+                param.copy_(weight)
+        optimizer.step()
         return loss.detach()
-    loss = loss_at()
-    if scaler is None: loss.backward()
-    else: scaler.scale(loss).backward(); scaler.unscale_(opt)
-    _clip(params, cfg)
-    if scaler is None: opt.step()
-    else: scaler.step(opt); scaler.update()
+    loss = forward_loss()
+    if scaler is None:
+        loss.backward()
+        clip_gradients()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        clip_gradients()
+        scaler.step(optimizer)
+        scaler.update()
     return loss.detach()
 
 # %% ../nbs/13_train.ipynb #8a0889fe
 @torch.no_grad()
-def evaluate(net:Callable, loader:Iterable, num_samples:int, autocast:Callable=contextlib.nullcontext) -> dict[str, float]:
-    "Exact error rate and NLL of `net` over a (sharded) loader of `num_samples` samples."
-    rows, ids = [], []
+def validate(model:nn.Module, loader:Iterable, num_samples:int, autocast:Callable=contextlib.nullcontext) -> dict[str, float]:
+    "Exact error rate and NLL of `model` (in eval mode) over a (sharded) loader of `num_samples` samples."
+    was_training = model.training
+    model.eval()
+    per_sample_sums = []
+    sample_indices = []
     for x, y, idx in loader:
-        with autocast(): out = net(x)
-        nll = task_loss(out, y, 0.0, reduction="none").reshape(len(y), -1)
-        valid = (y != IGNORE_INDEX).reshape(len(y), -1)
-        wrong = ((out.argmax(1) != y).reshape(len(y), -1) & valid)
-        rows.append(torch.stack([nll.sum(1), wrong.sum(1), valid.sum(1)], 1).double()); ids.append(idx)
-    tot = gather_by_index(torch.cat(ids), num_samples, torch.cat(rows))[0].sum(0)
-    return {"val_nll": float(tot[0] / tot[2]), "val_error": float(tot[1] / tot[2])}
+        with autocast():
+            logits = model(x)
+        nll = task_loss(logits, y, 0.0, reduction="none").reshape(len(y), -1)
+        counted = (y != IGNORE_INDEX).reshape(len(y), -1)
+        wrong = (logits.argmax(1) != y).reshape(len(y), -1) & counted
+        per_sample_sums.append(torch.stack([nll.sum(1), wrong.sum(1), counted.sum(1)], 1).double())
+        sample_indices.append(idx)
+    model.train(was_training)
+    totals = gather_by_index(torch.cat(sample_indices), num_samples, torch.cat(per_sample_sums))[0].sum(0)
+    return {"val_nll": float(totals[0] / totals[2]), "val_error": float(totals[1] / totals[2])}
 
 # %% ../nbs/13_train.ipynb #b8eed77a
 def code_version() -> str:
@@ -167,231 +187,202 @@ def export_logits(model:nn.Module, dataset:Any, path:str|Path, meta:dict|None=No
     logits, labels = predict_logits(model, dataset, batch_size, info, autocast)
     return save_logits(path, logits, labels, {"code_version": code_version(), **(meta or {})}, info=info)
 
-# %% ../nbs/13_train.ipynb #ae2df9ff
-class CheckpointError(RuntimeError):
-    "A checkpoint that cannot be read or lacks required entries."
-
-_CKPT_KEYS = ("model", "optimizer", "scheduler", "step", "rng", "config")
-
-def rng_state() -> dict:
-    "This process's RNG states (Python, NumPy, torch CPU, CUDA) in a `weights_only`-loadable form."
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": random.getstate(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
-            "torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-def set_rng_state(state:dict) -> None:
-    "Restore RNG states captured by `rng_state`."
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state["cuda"])
-
-def checkpoint_path(out:str|Path, step:int) -> Path:
-    "Where the checkpoint of step `step` of run `out` lives."
-    return Path(out) / "checkpoints" / f"step_{step:08d}.pt"
-
-def list_checkpoints(out:str|Path) -> list[Path]:
-    "The run's checkpoint files, oldest step first."
-    d = Path(out) / "checkpoints"
-    files = [p for p in d.glob("step_*.pt") if re.fullmatch(r"step_\d+\.pt", p.name)] if d.is_dir() else []
-    return sorted(files, key=lambda p: int(p.stem[5:]))
-
-def load_checkpoint(path:str|Path) -> dict:
-    "Load a checkpoint safely (`weights_only`); `CheckpointError` if it is unreadable or incomplete."
-    path = check_file(path, "checkpoint")
-    try: ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch's message runs to twenty lines of advice that does not apply: keep its first line
-        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt?): {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}") from None
-    missing = [k for k in _CKPT_KEYS if not isinstance(ck, dict) or k not in ck]
-    if missing: raise CheckpointError(f"checkpoint {path} lacks {missing}; not an lsfix training checkpoint")
-    return ck
-
-def latest_checkpoint(out:str|Path, warn:Callable[[str], Any]=print) -> tuple[dict, Path]|None:
-    "The newest readable checkpoint of run `out` (skipping, with a warning, unreadable newer ones), or None."
-    errors = []
-    ckpts = list_checkpoints(out)
-    for i, p in reversed(list(enumerate(ckpts))):
-        try: return load_checkpoint(p), p
-        except CheckpointError as e:
-            errors.append(str(e))
-            if i: warn(f"warning: {e}; falling back to the previous checkpoint")
-    if errors: raise CheckpointError(f"no readable checkpoint in {Path(out) / 'checkpoints'}: " + " | ".join(errors))
-    return None
-
-# %% ../nbs/13_train.ipynb #7be31d21
-_RUNTIME_FIELDS = {"device", "num_workers", "progress", "log_every", "eval_every", "eval_batch_size", "ckpt_every",
-                   "keep_ckpts", "compile", "threads", "notes"}
-
-def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=False) -> None:
-    "Raise `ConfigError` if the run cannot start: data root, dataset/task, world size, existing run in `out`."
-    if Path(data_root).exists() and not Path(data_root).is_dir(): raise ConfigError(f"--data {data_root}: is a file, not a folder")
-    if not Path(data_root).is_dir():
-        raise ConfigError(f"data root {data_root} does not exist (for Fashion-MNIST run `make data`, or pass --data DIR)")
-    if Path(out).exists() and not Path(out).is_dir(): raise ConfigError(f"--out {out}: is a file, not a folder")
-    blocker = next((p for p in Path(out).absolute().parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None: raise ConfigError(f"--out {out}: cannot be created ({blocker} is a file)")
-    if cfg.device is not None:
-        try: dev = torch.device(cfg.device)
-        except (RuntimeError, ValueError) as e: raise ConfigError(f"config field 'device': {cfg.device!r} is not a device (cpu, cuda, cuda:1, mps): {str(e).splitlines()[0]}") from None
-        if dev.type == "cuda" and not torch.cuda.is_available(): raise ConfigError(f"config field 'device': {cfg.device!r} requested but CUDA is not available")
-        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"config field 'device': {cfg.device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
-        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ConfigError(f"config field 'device': {cfg.device!r} requested but MPS is not available")
-    n_train = TRAIN_SIZES.get(cfg.dataset)
-    if n_train is not None:
-        if cfg.val_size is not None and cfg.val_size >= n_train:
-            raise ConfigError(f"config field 'val_size': {cfg.val_size} leaves no training samples ({cfg.dataset} has {n_train})")
-        usable = n_train - (cfg.val_size or 0)
-        if cfg.subset: usable = min(usable, cfg.subset)
-        if cfg.batch_size > usable:
-            raise ConfigError(f"config field 'batch_size': {cfg.batch_size} exceeds the {usable} training samples" + (f" (subset={cfg.subset})" if cfg.subset else ""))
-    try:
-        with torch.device("meta"): _build_model(replace(cfg, model_kwargs={k: v for k, v in cfg.model_kwargs.items() if k != "pretrained_path"}))
-    except (TypeError, ValueError, RuntimeError, AttributeError, KeyError) as e:
-        raise ConfigError(f"config field 'model_kwargs' {cfg.model_kwargs}: model {cfg.model!r} cannot be built: {' '.join(str(e).split())[:300]}") from None
-    if cfg.dataset not in DATASETS: raise ConfigError(f"unknown dataset {cfg.dataset!r}; valid names: {', '.join(DATASETS)}")
-    if cfg.model not in MODELS and not timm.is_model(cfg.model):
-        raise ConfigError(f"unknown model {cfg.model!r}; valid names: {', '.join(MODELS)}, or a timm model name")
-    if cfg.task != dataset_task(cfg.dataset):
-        raise ConfigError(f"task {cfg.task!r} does not fit dataset {cfg.dataset!r} (a {dataset_task(cfg.dataset)} data set)")
-    env = read_dist_env()
-    world = env.world_size if env else 1
-    if cfg.batch_size % world: raise ConfigError(f"batch_size={cfg.batch_size} does not split evenly over {world} processes")
-    if (cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0) and cfg.mix_shards % world:
-        raise ConfigError(f"mix_shards={cfg.mix_shards} must be 0 or a multiple of the {world} processes (partners come from a rank's own shard)")
-    if cfg.teacher:
-        for f in ("config.yaml", "model.pt"):
-            if not (Path(cfg.teacher) / f).is_file(): raise ConfigError(f"teacher={cfg.teacher!r}: {f} not found; the teacher must be a finished training run")
-    saved = Path(out) / "config.yaml"
-    if not resume and list_checkpoints(out):
-        raise ConfigError(f"{out} already holds a run's checkpoints; pass --resume to continue it, or choose another --out")
-    if resume and saved.is_file():
-        old = config_from_dict(yaml.safe_load(saved.read_text()))
-        diff = {k: (getattr(old, k), getattr(cfg, k)) for k in asdict(cfg) if k not in _RUNTIME_FIELDS and getattr(old, k) != getattr(cfg, k)}
-        if diff: raise ConfigError(f"--resume with a config that differs from {saved}: " +
-                                   ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items()))
-
 # %% ../nbs/13_train.ipynb #1540e4f8
 def _build_model(cfg:TrainConfig) -> nn.Module:
-    "The recipe's model with the dataset's classes and input channels (the Fashion-MNIST sets are greyscale)."
-    return create_model(cfg.model, num_classes(cfg.dataset), in_chans=in_channels(cfg.dataset), **cfg.model_kwargs)
+    "The recipe's model with its dataset's classes and input channels."
+    dataset = dataset_info(cfg.dataset)
+    return create_model(cfg.model, dataset.num_classes, in_chans=dataset.in_chans, **cfg.model_kwargs)
 
 def _load_splits(cfg:TrainConfig, root:Path) -> dict:
-    try: splits = get_datasets(cfg.dataset, root, val_size=cfg.val_size, seed=cfg.seed, **cfg.data_kwargs)
-    except FileNotFoundError as e: raise ConfigError(str(e)) from None
-    if cfg.subset: splits = {k: ds.subset(torch.arange(min(cfg.subset, len(ds)))) for k, ds in splits.items()}
+    try:
+        splits = get_datasets(cfg.dataset, root, val_size=cfg.val_size, seed=cfg.seed, **cfg.data_kwargs)
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from None
+    if cfg.subset:
+        splits = {name: dataset.subset(torch.arange(min(cfg.subset, len(dataset)))) for name, dataset in splits.items()}
     return splits
-
-def _append_jsonl(path:Path, rec:dict) -> None:
-    with open(path, "a", encoding="utf-8") as f: f.write(json.dumps(rec) + "\n")
-
-def _trim_metrics(path:Path, step:int) -> None:
-    "Drop records after `step` (written after the checkpoint we resume from)."
-    if path.is_file():
-        keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l).get("step", 0) <= step]
-        save_text("".join(l + "\n" for l in keep), path)
 
 def teacher_train_logits(cfg:TrainConfig, splits:dict, data_root:Path, info:DistInfo) -> torch.Tensor:
     "The logits `[N_train, K]` of run `cfg.teacher` on this run's training split, in dataset order, on `info.device`."
-    model, tcfg = load_trained(cfg.teacher, info.device)
-    if (tcfg.dataset, tcfg.task) != (cfg.dataset, cfg.task):
-        raise ConfigError(f"teacher {cfg.teacher} was trained on {tcfg.dataset!r} ({tcfg.task}), this run is on {cfg.dataset!r} ({cfg.task})")
-    train = splits["train"] if tcfg.data_kwargs == cfg.data_kwargs else _load_splits(replace(cfg, data_kwargs=tcfg.data_kwargs), data_root)["train"]
-    logits, labels = predict_logits(model, train, cfg.eval_batch_size, info)
-    if not torch.equal(labels.cpu(), splits["train"].labels.cpu()): raise ConfigError(f"teacher {cfg.teacher}: its view of the training split has other labels")
+    model, teacher_cfg = load_trained(cfg.teacher, info.device)
+    if (teacher_cfg.dataset, teacher_cfg.task) != (cfg.dataset, cfg.task):
+        raise ConfigError(f"teacher {cfg.teacher} was trained on {teacher_cfg.dataset!r} ({teacher_cfg.task}), this run is on {cfg.dataset!r} ({cfg.task})")
+    if teacher_cfg.data_kwargs == cfg.data_kwargs:
+        train_split = splits["train"]
+    else:
+        train_split = _load_splits(replace(cfg, data_kwargs=teacher_cfg.data_kwargs), data_root)["train"]
+    logits, labels = predict_logits(model, train_split, cfg.eval_batch_size, info)
+    if not torch.equal(labels.cpu(), splits["train"].labels.cpu()):
+        raise ConfigError(f"teacher {cfg.teacher}: its view of the training split has other labels")
     return logits.to(info.device)
 
-def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=False) -> Path:
-    "Train this process's share of run `out` (call inside `distributed_session`); returns `out`."
-    log, cuda, ws = get_logger(info), info.device.type == "cuda", info.world_size
+class MetricsLog:
+    "A run's `metrics.jsonl`: `record` appends one JSON line (rank 0 only) stamped with step, epoch and seconds since creation."
+    def __init__(self, path:Path, steps_per_epoch:int, is_main:bool=True):
+        self.path = Path(path)
+        self.steps_per_epoch = steps_per_epoch
+        self.is_main = is_main
+        self.start = time.time()
+
+    def record(self, step:int, values:dict) -> None:
+        if not self.is_main:
+            return
+        line = {"step": step, "epoch": round(step / self.steps_per_epoch, 4), **values, "time": round(time.time() - self.start, 3)}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def trim(self, step:int) -> None:
+        "Drop the records after `step` (written after the checkpoint a run resumes from)."
+        if self.is_main and self.path.is_file():
+            keep = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+            save_text("".join(line + "\n" for line in keep), self.path)
+
+    def throughputs(self) -> list[float]:
+        "The images/s of every training record so far (empty off rank 0)."
+        if not self.is_main:
+            return []
+        return [json.loads(line)["images_per_s"] for line in self.path.read_text().splitlines() if '"images_per_s"' in line]
+
+@dataclass
+class TrainingRun:
+    "One process's share of a run, as `setup_training` builds it; `step` counts the optimiser steps done."
+    cfg: TrainConfig
+    out: Path
+    info: DistInfo
+    splits: dict
+    model: nn.Module                   # the bare model: state dicts, validation, export
+    net: Callable                      # what a training step calls: the model under DDP and torch.compile where they apply
+    no_sync: Callable                  # DDP's no_sync (SAM's ascent pass), else a null context
+    train_loader: ShardedLoader
+    val_loader: ShardedLoader
+    teacher_logits: torch.Tensor|None  # distillation: the teacher's logits on the training split
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler|None  # fp16 on CUDA only
+    autocast: Callable
+    checkpoints: CheckpointManager
+    metrics: MetricsLog
+    steps_per_epoch: int
+    total_steps: int
+    step: int = 0
+
+    @property
+    def epoch(self) -> float:
+        "Epochs done, fractional mid-epoch."
+        return self.step / self.steps_per_epoch
+
+    def save_checkpoint(self) -> Path:
+        "Checkpoint the current step (a collective: every rank calls it)."
+        return self.checkpoints.save(self.step, self.model, self.optimizer, self.scheduler, self.scaler)
+
+def setup_training(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=False, log:Any=None) -> TrainingRun:
+    "Build this process's `TrainingRun` (data, seeded model, loaders, optimiser, schedule, AMP, DDP); resume from `out` if asked."
+    log = log or get_logger(info)
+    cuda = info.device.type == "cuda"
+    world_size = info.world_size
     splits = _load_splits(cfg, data_root)
     seed_everything(cfg.seed)
     model = _build_model(cfg).to(info.device)
-    if cuda: torch.backends.cudnn.benchmark = True; torch.set_float32_matmul_precision("high")  # GPU speed over bit-exactness
+    if cuda:  # GPU speed over bit-exactness
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
     else:
-        threads, why = configure_threads(ws, cfg.threads)
+        threads, why = configure_threads(world_size, cfg.threads)
         log.info(f"CPU threads: {threads} per process ({why})")
-    if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
+    if cuda and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     seed_everything(cfg.seed + info.rank)
-    loader = make_loader(splits["train"], cfg.batch_size // ws, True, rank=info.rank, world_size=ws, seed=cfg.seed,
-                         augment=cfg.augment, device=info.device, num_workers=cfg.num_workers)
-    val_loader = make_loader(splits["val"], max(1, cfg.eval_batch_size // ws), False, rank=info.rank, world_size=ws,
-                             device=info.device, num_workers=cfg.num_workers)
-    teacher = teacher_train_logits(cfg, splits, data_root, info) if cfg.teacher else None
-    spe = len(loader); total = cfg.max_steps or cfg.epochs * spe
-    opt, scaler = build_optimizer(model, cfg), (torch.amp.GradScaler("cuda") if cuda and cfg.amp == "fp16" else None)
-    sched = build_scheduler(opt, cfg, spe, total)
+    train_loader = make_loader(splits["train"], cfg.batch_size // world_size, True, rank=info.rank, world_size=world_size,
+                               seed=cfg.seed, augment=cfg.augment, device=info.device, num_workers=cfg.num_workers)
+    val_loader = make_loader(splits["val"], max(1, cfg.eval_batch_size // world_size), False, rank=info.rank,
+                             world_size=world_size, device=info.device, num_workers=cfg.num_workers)
+    teacher_logits = teacher_train_logits(cfg, splits, data_root, info) if cfg.teacher else None
+    steps_per_epoch = len(train_loader)
+    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    optimizer = build_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda") if cuda and cfg.amp == "fp16" else None
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch, total_steps)
     amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if cuda and cfg.amp != "none" else contextlib.nullcontext
-    step, found = 0, latest_checkpoint(out, log.warning) if resume else None
-    if found:
-        ck, path = found
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
-        if scaler is not None and ck.get("scaler"): scaler.load_state_dict(ck["scaler"])
-        step = int(ck["step"])
-        if len(ck["rng"]) == ws: set_rng_state(ck["rng"][info.rank])
-        else: log.warning(f"warning: checkpoint written by {len(ck['rng'])} processes, resuming on {ws}: RNG streams are reseeded, the run is not bit-exact")
-        log.info(f"resuming {out} from {path.name} (step {step} of {total})")
-    elif resume: log.warning(f"warning: --resume given but {out} has no checkpoint; starting from scratch")
+    autocast = partial(torch.autocast, "cuda", dtype=amp_dtype) if cuda and cfg.amp != "none" else contextlib.nullcontext
+    checkpoints = CheckpointManager(out, cfg.keep_ckpts, info, log.warning, config=asdict(cfg), code_version=code_version())
+    step = 0
+    if resume:
+        found = checkpoints.resume(model, optimizer, scheduler, scaler)
+        if found is None:
+            log.warning(f"warning: --resume given but {out} has no checkpoint; starting from scratch")
+        else:
+            step, path = found
+            log.info(f"resuming {out} from {path.name} (step {step} of {total_steps})")
     ddp = DDP(model, device_ids=[info.device.index] if cuda else None) if info.distributed else None
-    net = torch.compile(ddp or model) if cuda and cfg.compile else (ddp or model)
+    net = ddp or model
+    if cuda and cfg.compile:
+        net = torch.compile(net)
     no_sync = ddp.no_sync if ddp is not None else contextlib.nullcontext
-    metrics = out / "metrics.jsonl"
+    metrics = MetricsLog(out / "metrics.jsonl", steps_per_epoch, info.is_main)
     if info.is_main:
-        save_text(config_to_yaml(cfg), out / "config.yaml"); _trim_metrics(metrics, step)
+        save_text(config_to_yaml(cfg), out / "config.yaml")
+    metrics.trim(step)
+    return TrainingRun(cfg, out, info, splits, model, net, no_sync, train_loader, val_loader, teacher_logits, optimizer,
+                       scheduler, scaler, autocast, checkpoints, metrics, steps_per_epoch, total_steps, step)
 
-    def record(rec:dict) -> None:
-        if info.is_main: _append_jsonl(metrics, {"step": step, "epoch": round(step / spe, 4), **rec, "time": round(time.time() - t0, 3)})
+# %% ../nbs/13_train.ipynb #c7a10007
+class TrainingMeter:
+    "Mean training loss and images/s over the steps since the last `summary`; time given to `pause` is not counted."
+    def __init__(self, device:torch.device):
+        self.loss_sum = torch.zeros((), device=device)  # on the device: no sync per step
+        self.reset(time.perf_counter())
 
-    def save_checkpoint() -> None:
-        rngs = gather_objects(rng_state())  # collective: every rank takes part
-        if info.is_main:
-            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "scaler": scaler.state_dict() if scaler else None, "step": step, "rng": rngs, "config": asdict(cfg),
-                         "world_size": ws, "code_version": code_version()}, checkpoint_path(out, step))
-            for old in list_checkpoints(out)[:-cfg.keep_ckpts]: old.unlink(missing_ok=True)
+    def reset(self, now:float) -> None:
+        self.loss_sum.zero_()
+        self.steps = 0
+        self.images = 0
+        self.start = now
+        self.paused = 0.0
 
-    t0, saved = time.time(), step if found else -1
-    bar = tqdm(total=total, initial=step, disable=not (info.is_main and cfg.progress), desc=cfg.recipe, dynamic_ncols=True)
-    run_loss, n_run, n_img, t_mark, paused = torch.zeros((), device=info.device), 0, 0, time.perf_counter(), 0.0
-    while step < total:
-        epoch, start_batch = divmod(step, spe)
-        loader.set_epoch(epoch, start_batch); model.train()
-        for x, y, idx in loader:
-            x, loss_fn = batch_objective(cfg, x, y, idx, step, info.rank, ws, teacher)
-            if cuda and cfg.channels_last and x.ndim == 4: x = x.contiguous(memory_format=torch.channels_last)
-            run_loss += train_step(net, x, y, opt, cfg, scaler, autocast, no_sync, loss_fn)
-            sched.step(); step += 1; n_run += 1; n_img += len(x) * ws; bar.update()
-            if step % cfg.log_every == 0 or step == total:
-                loss, now = float(all_reduce_mean(run_loss / n_run)), time.perf_counter()
-                record({"train_loss": round(loss, 6), "lr": sched.get_last_lr()[0], "images_per_s": round(n_img / max(now - t_mark - paused, 1e-9), 1)})
-                bar.set_postfix(loss=f"{loss:.4f}")
-                run_loss.zero_(); n_run, n_img, t_mark, paused = 0, 0, now, 0.0
-            if cfg.ckpt_every and step % cfg.ckpt_every == 0:
-                tic = time.perf_counter(); save_checkpoint(); saved = step; paused += time.perf_counter() - tic
-            if step >= total: break
-        epochs_done = step // spe
-        if step % spe == 0 or step >= total:
-            tic = time.perf_counter()
-            if step >= total or (cfg.eval_every and epochs_done % cfg.eval_every == 0):
-                model.eval(); res = evaluate(model, val_loader, len(splits["val"]), autocast); model.train()
-                record(res)
-                msg = f"step {step} epoch {step / spe:.2f}: val error {res['val_error']:.4f}, NLL {res['val_nll']:.4f}"
-                if bar.disable: log.info(msg)
-                else: bar.write(msg, file=sys.stderr)  # keeps the progress bar intact
-            if not cfg.ckpt_every and saved != step: save_checkpoint(); saved = step
-            paused += time.perf_counter() - tic
-    bar.close()
-    speeds = [json.loads(l)["images_per_s"] for l in metrics.read_text().splitlines() if '"images_per_s"' in l] if info.is_main else []
-    log.info(f"{cfg.recipe} (alpha {cfg.alpha:g}): {step} steps in {time.time() - t0:.0f} s, median "
-             f"{np.median(speeds) if speeds else float('nan'):.0f} images/s" + ("" if cuda else f" on {torch.get_num_threads()} CPU thread(s)"))
-    if saved != step: save_checkpoint()
-    if info.is_main: atomic_save(model.state_dict(), out / "model.pt")
-    export_splits(model, splits, cfg, out, info, autocast, step / spe)
-    barrier()
-    return out
+    def update(self, loss:torch.Tensor, images:int) -> None:
+        self.loss_sum += loss
+        self.steps += 1
+        self.images += images
+
+    def pause(self, seconds:float) -> None:
+        self.paused += seconds
+
+    def summary(self) -> tuple[float, float]:
+        "(mean loss over ranks, images/s) since the last summary, then start afresh; a collective."
+        mean_loss = float(all_reduce_mean(self.loss_sum / self.steps))
+        now = time.perf_counter()
+        images_per_s = round(self.images / max(now - self.start - self.paused, 1e-9), 1)
+        self.reset(now)
+        return mean_loss, images_per_s
+
+def train_one_epoch(run:TrainingRun, meter:TrainingMeter, bar:Any=None) -> None:
+    "Train `run` from `run.step` to the end of its epoch or of the run; log every `log_every` steps, checkpoint every `ckpt_every`."
+    cfg = run.cfg
+    epoch, start_batch = divmod(run.step, run.steps_per_epoch)
+    run.train_loader.set_epoch(epoch, start_batch)
+    run.model.train()
+    channels_last = run.info.device.type == "cuda" and cfg.channels_last
+    for x, y, idx in run.train_loader:
+        x, loss_fn = batch_objective(cfg, x, y, idx, run.step, run.info.rank, run.info.world_size, run.teacher_logits)
+        if channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        loss = train_step(run.net, x, y, run.optimizer, cfg, run.scaler, run.autocast, run.no_sync, loss_fn)
+        run.scheduler.step()
+        run.step += 1
+        meter.update(loss, len(x) * run.info.world_size)
+        if bar is not None:
+            bar.update()
+        if run.step % cfg.log_every == 0 or run.step == run.total_steps:
+            train_loss, images_per_s = meter.summary()
+            run.metrics.record(run.step, {"train_loss": round(train_loss, 6), "lr": run.scheduler.get_last_lr()[0], "images_per_s": images_per_s})
+            if bar is not None:
+                bar.set_postfix(loss=f"{train_loss:.4f}")
+        if cfg.ckpt_every and run.step % cfg.ckpt_every == 0:
+            started = time.perf_counter()
+            run.save_checkpoint()
+            meter.pause(time.perf_counter() - started)
+        if run.step >= run.total_steps:
+            break
 
 # %% ../nbs/13_train.ipynb #f474e310
 def export_splits(model:nn.Module, splits:dict, cfg:TrainConfig, out:Path, info:DistInfo|None=None,
@@ -416,6 +407,94 @@ def export_splits(model:nn.Module, splits:dict, cfg:TrainConfig, out:Path, info:
                                    {**meta, "split": "test+test_shifted", "group_names": {"0": "test", "1": "test, shifted"}},
                                    group=group, info=info))
     return written
+
+# %% ../nbs/13_train.ipynb #c7a1000b
+def fit(cfg:TrainConfig, out:Path, data_root:Path, info:DistInfo, resume:bool=False) -> Path:
+    "Train this process's share of run `out` (call inside `distributed_session`); returns `out`."
+    log = get_logger(info)
+    run = setup_training(cfg, out, data_root, info, resume, log)
+    meter = TrainingMeter(info.device)
+    bar = tqdm(total=run.total_steps, initial=run.step, disable=not (info.is_main and cfg.progress), desc=cfg.recipe, dynamic_ncols=True)
+    while run.step < run.total_steps:
+        train_one_epoch(run, meter, bar)
+        started = time.perf_counter()
+        epochs_done = run.step // run.steps_per_epoch
+        if run.step >= run.total_steps or (cfg.eval_every and epochs_done % cfg.eval_every == 0):
+            result = validate(run.model, run.val_loader, len(run.splits["val"]), run.autocast)
+            run.metrics.record(run.step, result)
+            message = f"step {run.step} epoch {run.epoch:.2f}: val error {result['val_error']:.4f}, NLL {result['val_nll']:.4f}"
+            if bar.disable:
+                log.info(message)
+            else:
+                bar.write(message, file=sys.stderr)  # keeps the progress bar intact
+        if not cfg.ckpt_every and run.checkpoints.last_step != run.step:
+            run.save_checkpoint()
+        meter.pause(time.perf_counter() - started)
+    bar.close()
+    speeds = run.metrics.throughputs()
+    median_speed = np.median(speeds) if speeds else float("nan")
+    threads = "" if info.device.type == "cuda" else f" on {torch.get_num_threads()} CPU thread(s)"
+    log.info(f"{cfg.recipe} (alpha {cfg.alpha:g}): {run.step} steps in {time.time() - run.metrics.start:.0f} s, median {median_speed:.0f} images/s{threads}")
+    if run.checkpoints.last_step != run.step:
+        run.save_checkpoint()
+    if info.is_main:
+        atomic_save(run.model.state_dict(), out / "model.pt")
+    export_splits(run.model, run.splits, cfg, out, info, run.autocast, run.epoch)
+    barrier()
+    return out
+
+# %% ../nbs/13_train.ipynb #7be31d21
+_RUNTIME_FIELDS = {"device", "num_workers", "progress", "log_every", "eval_every", "eval_batch_size", "ckpt_every",
+                   "keep_ckpts", "compile", "threads", "notes"}
+
+def check_run(cfg:TrainConfig, out:str|Path, data_root:str|Path, resume:bool=False) -> None:
+    "Raise `ConfigError` if the run cannot start: data root, dataset/task, world size, existing run in `out`."
+    if Path(data_root).exists() and not Path(data_root).is_dir(): raise ConfigError(f"--data {data_root}: is a file, not a folder")
+    if not Path(data_root).is_dir():
+        raise ConfigError(f"data root {data_root} does not exist (for Fashion-MNIST run `make data`, or pass --data DIR)")
+    if Path(out).exists() and not Path(out).is_dir(): raise ConfigError(f"--out {out}: is a file, not a folder")
+    blocker = next((p for p in Path(out).absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None: raise ConfigError(f"--out {out}: cannot be created ({blocker} is a file)")
+    if cfg.device is not None:
+        try: dev = torch.device(cfg.device)
+        except (RuntimeError, ValueError) as e: raise ConfigError(f"config field 'device': {cfg.device!r} is not a device (cpu, cuda, cuda:1, mps): {str(e).splitlines()[0]}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available(): raise ConfigError(f"config field 'device': {cfg.device!r} requested but CUDA is not available")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"config field 'device': {cfg.device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"config field 'device': {cfg.device!r} requested but MPS is not available")
+    if cfg.dataset not in DATASETS: raise ConfigError(f"unknown dataset {cfg.dataset!r}; valid names: {', '.join(DATASETS)}")
+    if not is_model(cfg.model): raise ConfigError(f"unknown model {cfg.model!r}; valid names: {', '.join(MODELS)}, or a timm model name")
+    dataset = dataset_info(cfg.dataset)
+    if cfg.task != dataset.task: raise ConfigError(f"task {cfg.task!r} does not fit dataset {cfg.dataset!r} (a {dataset.task} data set)")
+    n_train = dataset.train_size
+    if n_train is not None:
+        if cfg.val_size is not None and cfg.val_size >= n_train:
+            raise ConfigError(f"config field 'val_size': {cfg.val_size} leaves no training samples ({cfg.dataset} has {n_train})")
+        usable = n_train - (cfg.val_size or 0)
+        if cfg.subset: usable = min(usable, cfg.subset)
+        if cfg.batch_size > usable:
+            raise ConfigError(f"config field 'batch_size': {cfg.batch_size} exceeds the {usable} training samples" + (f" (subset={cfg.subset})" if cfg.subset else ""))
+    try:
+        with torch.device("meta"): _build_model(replace(cfg, model_kwargs={k: v for k, v in cfg.model_kwargs.items() if k != "pretrained_path"}))
+    except (TypeError, ValueError, RuntimeError, AttributeError, KeyError) as e:
+        raise ConfigError(f"config field 'model_kwargs' {cfg.model_kwargs}: model {cfg.model!r} cannot be built: {' '.join(str(e).split())[:300]}") from None
+    env = read_dist_env()
+    world = env.world_size if env else 1
+    if cfg.batch_size % world: raise ConfigError(f"batch_size={cfg.batch_size} does not split evenly over {world} processes")
+    if (cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0) and cfg.mix_shards % world:
+        raise ConfigError(f"mix_shards={cfg.mix_shards} must be 0 or a multiple of the {world} processes (partners come from a rank's own shard)")
+    if cfg.teacher:
+        for f in ("config.yaml", "model.pt"):
+            if not (Path(cfg.teacher) / f).is_file(): raise ConfigError(f"teacher={cfg.teacher!r}: {f} not found; the teacher must be a finished training run")
+    saved = Path(out) / "config.yaml"
+    if not resume and list_checkpoints(out):
+        raise ConfigError(f"{out} already holds a run's checkpoints; pass --resume to continue it, or choose another --out")
+    if resume and saved.is_file():
+        old = config_from_dict(yaml.safe_load(saved.read_text()))
+        diff = {k: (getattr(old, k), getattr(cfg, k)) for k in asdict(cfg) if k not in _RUNTIME_FIELDS and getattr(old, k) != getattr(cfg, k)}
+        if diff: raise ConfigError(f"--resume with a config that differs from {saved}: " +
+                                   ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items()))
 
 # %% ../nbs/13_train.ipynb #6a7962c8
 def train(recipe:str, alpha:float, out:str|Path, overrides:dict|list[str]|None=None, resume:bool=False,

@@ -14,7 +14,8 @@ from fastcore.script import Param, call_parse
 
 from lsfix.core import cli_name, fail
 from lsfix.recipes import ConfigError, TrainConfig, list_recipes
-from lsfix.train import CheckpointError, train
+from lsfix.checkpoints import CheckpointError
+from lsfix.train import train
 
 
 @call_parse
