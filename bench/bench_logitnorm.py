@@ -4,7 +4,8 @@ import time
 
 import numpy as np
 
-from lsfix.logitnorm import LogitNorm, synthetic_logits
+from lsfix.logitnorm import LogitNorm
+from lsfix.logits import synthetic_logits
 
 N, K, PS, TARGET_S, REPEATS = 50_000, 1000, range(1, 11), 5.0, 3
 

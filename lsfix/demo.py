@@ -13,10 +13,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.script import call_parse, Param
 
-from .core import atomic_folder, check_in_range, cli_name, fail, save_json, save_text
-from .evaluate import load_logits, evaluate_model, markdown_table, jsonable, report_table, COLUMNS
-from .selective import paired_difference, verdict, claim_verdict, METRIC_FAMILIES
-from .plots import rc_curves, plot_max_logit_tables, max_logit_table, gap_at_equal_msp, save_figure
+from .core import check_in_range, cli_name, fail
+from .logits import load_logits
+from .evaluate import (ModelResult, evaluate_model, markdown_table, report_table, paired_differences, report_markdown,
+                            save_report, COLUMNS)
+from .selective import verdict, claim_verdict, METRIC_FAMILIES
+from .plots import rc_curves, plot_max_logit_tables
+from .analysis import gap_at_equal_msp
 from .data import dataset_info
 from .train import train
 from .recipes import get_recipe, resolve_config
@@ -24,7 +27,7 @@ from .recipes import get_recipe, resolve_config
 # %% auto #0
 __all__ = ['ALPHAS', 'LOGITS_FILES', 'GROUP_NAMES', 'HEADLINE', 'DEPLOY_RISKS', 'DEPLOY_DELTA', 'DEPLOY_SPLITS', 'run_dir',
            'is_finished', 'train_models', 'evaluate_runs', 'headline_table', 'logit_norm_table', 'injection_table',
-           'paired_metrics', 'summarise', 'deployment_table', 'build_report', 'run_demo', 'main', 'findings_markdown']
+           'summarise', 'deployment_table', 'build_report', 'run_demo', 'main', 'findings_markdown']
 
 # %% ../nbs/16_demo.ipynb #e0dff731
 ALPHAS = (0.0, 0.1, 0.2, 0.3)
@@ -55,7 +58,7 @@ def train_models(out:str|Path, alphas:Sequence[float]=ALPHAS, recipe:str="fmnist
 # %% ../nbs/16_demo.ipynb #b457556b
 GROUP_NAMES = {"0": "test", "1": "test, Sobel-shifted"}
 
-def evaluate_runs(runs:dict[float, Path], n_boot:int=1000, seed:int=0, coverage:float=0.1) -> dict[float, dict]:
+def evaluate_runs(runs:dict[float, Path], n_boot:int=1000, seed:int=0, coverage:float=0.1) -> dict[float, ModelResult]:
     "Evaluate every run: `evaluate_model` on the test set, plus the group table on test + shifted test."
     results = {}
     for alpha, run in tqdm(runs.items(), desc="demo: evaluating", unit="model", file=sys.stderr):
@@ -65,47 +68,35 @@ def evaluate_runs(runs:dict[float, Path], n_boot:int=1000, seed:int=0, coverage:
         if (run / LOGITS_FILES[2]).is_file():
             both = load_logits(run / LOGITS_FILES[2])
             both["meta"]["group_names"] = GROUP_NAMES
-            results[alpha]["groups"] = evaluate_model(both, val, n_boot=0, coverage=coverage, progress=False)["groups"]
+            results[alpha].groups = evaluate_model(both, val, n_boot=0, coverage=coverage, progress=False).groups
     return results
 
 # %% ../nbs/16_demo.ipynb #3b9ee4b3
 HEADLINE = [COLUMNS[k][0] for k in ("error", "aurc", "eaurc", "augrc", "cov@1%", "cov@5%")] + ["ECE %", "ECE % after T"]
 
-def headline_table(results:dict[float, dict]) -> pd.DataFrame:
+def headline_table(results:dict[float, ModelResult]) -> pd.DataFrame:
     "Rows (α, score) for MSP and logit-norm; columns the headline metrics and ECE before/after temperature, with CIs."
     parts = {f"{alpha:g}": report_table(r) for alpha, r in results.items()}
     parts = {a: t.loc[t.index.str.startswith(("MSP", "logit-norm")), HEADLINE] for a, t in parts.items()}
     return pd.concat(parts, names=["α"]).reset_index("score")
 
-def logit_norm_table(results:dict[float, dict]) -> pd.DataFrame:
+def logit_norm_table(results:dict[float, ModelResult]) -> pd.DataFrame:
     "Per model: the p chosen on validation and the validation AURC ×1000 of MSP and of the best p."
     rows = {}
     for alpha, r in results.items():
-        ln = r["logit_norm"]; table = {row["candidate"]: row[ln["metric"]] for row in ln["table"]}
+        ln = r.logit_norm; table = {row["candidate"]: row[ln["metric"]] for row in ln["table"]}
         best_value, best = min((v, k) for k, v in table.items() if k != "msp")
         rows[f"{alpha:g}"] = {"chosen p": "MSP fallback" if ln["p"] is None else f"{ln['p']:g}",
                               "val AURC×1000, MSP": 1000 * table["msp"], "val AURC×1000, best p": 1000 * best_value,
-                              "best p": best, "temperature": r["calibration"]["temperature"]}
+                              "best p": best, "temperature": r.calibration["temperature"]}
     return pd.DataFrame(rows).T.rename_axis("α")
 
-def injection_table(results:dict[float, dict], score:str="MSP") -> pd.DataFrame:
+def injection_table(results:dict[float, ModelResult], score:str="MSP") -> pd.DataFrame:
     "Fig 8's table: accepted samples, errors and error % per source at the fixed coverage, one block per α."
-    parts = {f"{alpha:g}": r["groups"][score] for alpha, r in results.items()}
+    parts = {f"{alpha:g}": r.groups[score] for alpha, r in results.items()}
     return pd.concat(parts, names=["α"]).reset_index().set_index("α")
 
 # %% ../nbs/16_demo.ipynb #acb60d4f
-def _max_logit_inputs(r:dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]: return np.exp(r["_scores"]["MSP"]), r["_scores"]["max logit"], r["_correct"]
-
-def paired_metrics(results:dict[float, dict], a:float, score_a:str, b:float, score_b:str) -> dict[str, tuple[float, float, float]]:
-    "Every selective metric of (model b, score_b) minus (model a, score_a) on the same test samples, with its paired 95% interval."
-    ra, rb = results[a], results[b]
-    if ra["_resamples"] and rb["_resamples"] and score_a in ra["_resamples"] and score_b in rb["_resamples"]:
-        level = rb["bootstrap"]["level"]  # the resamples of every model are the same draws: their differences are paired
-        return {k: (rb["metrics"][score_b][k][0] - ra["metrics"][score_a][k][0],
-                    *np.quantile(rb["_resamples"][score_b][k] - ra["_resamples"][score_a][k], [(1 - level) / 2, (1 + level) / 2]))
-                for k in rb["_resamples"][score_b]}
-    return paired_difference(ra["_scores"][score_a], ra["_correct"], rb["_scores"][score_b], rb["_correct"], n_boot=1000)
-
 def _family_lines(diffs:dict[float, dict], expect:str) -> list[str]:
     "One line per metric family: the claim's verdict over every α and the intervals it rests on."
     def fmt(m, d): scale = 1000 if m in ("aurc", "eaurc", "augrc") else 100; return f"{scale*d[0]:+.2f} [{scale*d[1]:+.2f}, {scale*d[2]:+.2f}]"
@@ -117,26 +108,26 @@ def _family_lines(diffs:dict[float, dict], expect:str) -> list[str]:
             f"α = {a:g}: {per_alpha[a]}, " + ", ".join(f"{m} {fmt(m, d[m])}" for m in metrics) for a, d in diffs.items()) + ")")
     return lines
 
-def summarise(results:dict[float, dict], coverage:float=0.1) -> list[str]:
+def summarise(results:dict[float, ModelResult], coverage:float=0.1) -> list[str]:
     "Markdown bullet points stating which of the paper's claims this run supports, each decided from paired 95% intervals."
     ce, ls = 0.0, [a for a in results if a != 0.0]
     if ce not in results or not ls: raise ValueError("summarise needs the CE model (α = 0) and at least one LS model")
-    vs_ce = {a: paired_metrics(results, ce, "MSP", a, "MSP") for a in ls}
+    vs_ce = {a: paired_differences(results[ce], "MSP", results[a], "MSP", n_boot=1000) for a in ls}
     worse_error = [a for a in ls if verdict(vs_ce[a]["error"], "error") == "worse"]
     lines = [f"**LS keeps accuracy: {'not supported' if worse_error else 'supported'}.** Test error LS − CE (%, paired 95% interval): "
              + ", ".join(f"α = {a:g} {100*vs_ce[a]['error'][0]:+.2f} [{100*vs_ce[a]['error'][1]:+.2f}, {100*vs_ce[a]['error'][2]:+.2f}]" for a in ls) + "."]
     lines += ["**LS degrades selective classification (MSP, LS − CE; AURC-type ×1000, coverage and risk in %):**"] + _family_lines(vs_ce, "worse")
-    ln = {a: paired_metrics(results, a, "MSP", a, "logit-norm") for a in ls}
+    ln = {a: paired_differences(results[a], "MSP", results[a], "logit-norm", n_boot=1000) for a in ls}
     lines += ["**Logit normalisation recovers selective classification of the LS models (logit-norm − MSP):**"] + _family_lines(ln, "better")
-    p_ce = results[ce]["logit_norm"]["p"]
+    p_ce = results[ce].logit_norm["p"]
     lines.append(f"  - On CE, logit-norm {'falls back to MSP (no p beats MSP on validation)' if p_ce is None else f'uses p = {p_ce:g}'}.")
-    gap = {a: gap_at_equal_msp(r["_scores"]["max logit"], r["_scores"]["MSP"], r["_correct"], n_boot=200) for a, r in results.items()}
+    gap = {a: gap_at_equal_msp(r.scores["max logit"], r.scores["MSP"], r.correct, n_boot=200) for a, r in results.items()}
     higher = [a for a in ls if gap[a][1] > 0]
     lines.append(f"**At equal MSP, LS gives wrong predictions a higher max logit than correct ones (Eq 16): "
                  f"{'supported' if len(higher) == len(ls) else 'partly supported' if higher else 'no significant difference'}.** "
                  "Max-logit gap ✗ − ✓ at equal MSP (95% interval): " + ", ".join(f"α = {a:g} {g[0]:+.3f} [{g[1]:+.3f}, {g[2]:+.3f}]" for a, g in gap.items()) + ".")
-    if any(r["groups"] is None for r in results.values()): return lines  # no shifted test set
-    tables = {a: r["groups"]["MSP"] for a, r in results.items()}
+    if any(r.groups is None for r in results.values()): return lines  # no shifted test set
+    tables = {a: r.groups["MSP"] for a, r in results.items()}
     shifted = {a: int(tables[a].loc[GROUP_NAMES["1"], "samples"]) for a in results}
     errors = {a: int(tables[a].loc["all", "errors"]) for a in results}
     lines.append(f"**Under epistemic injection, LS accepts more shifted samples at {100*coverage:g}% coverage (MSP):** "
@@ -164,22 +155,21 @@ def deployment_table(runs:dict[float, Path], risks:Sequence[float]=DEPLOY_RISKS,
     return pd.DataFrame(rows).set_index(["α", "guaranteed risk %"])
 
 # %% ../nbs/16_demo.ipynb #c96bf2b8
-def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:float=0.1, seconds:float|None=None,
+def build_report(results:dict[float, ModelResult], out:str|Path, recipe:str, coverage:float=0.1, seconds:float|None=None,
                  deployment:pd.DataFrame|None=None) -> Path:
-    "Write report.md, report.json and the figures for the demo's `results` as one folder `out/report` (swapped in whole); returns the path of report.md."
+    "Write the demo's report.md, report.json and figures as one folder `out/report` (`lsfix.evaluate.save_report`); returns the path of report.md."
     out = Path(out) / "report"; ce = 0.0; ls_max = max(results)
-    msp = {f"α = {a:g}": (r["_scores"]["MSP"], r["_correct"]) for a, r in results.items()}
-    lnc = {f"α = {a:g}" + (" (MSP fallback)" if r["logit_norm"]["p"] is None else f", p = {r['logit_norm']['p']:g}"): (r["_scores"]["logit-norm"], r["_correct"]) for a, r in results.items()}
+    msp = {f"α = {a:g}": (r.scores["MSP"], r.correct) for a, r in results.items()}
+    lnc = {f"α = {a:g}" + (" (MSP fallback)" if r.logit_norm["p"] is None else f", p = {r.logit_norm['p']:g}"): (r.scores["logit-norm"], r.correct) for a, r in results.items()}
     figs = {"rc_msp.png": rc_curves(msp, log_y=True, title="Risk–coverage, MSP (Fig 1/4)"),
             "rc_logitnorm.png": rc_curves(lnc, log_y=True, title="Risk–coverage, logit-norm (Fig 9, left)"),
-            "max_logit_given_msp.png": plot_max_logit_tables({f"CE (α = 0)": max_logit_table(*_max_logit_inputs(results[ce])),
-                f"LS (α = {ls_max:g})": max_logit_table(*_max_logit_inputs(results[ls_max]))}, title="Max logit given MSP (Fig 5/9, right)")}
+            "max_logit_given_msp.png": plot_max_logit_tables({f"CE (α = 0)": results[ce].max_logit_table(),
+                f"LS (α = {ls_max:g})": results[ls_max].max_logit_table()}, title="Max logit given MSP (Fig 5/9, right)")}
     cfg = get_recipe(recipe)
-    md = ["# lsfix demo: label smoothing and selective classification on Fashion-MNIST", "",
-          f"Recipe `{recipe}` ({cfg.model}, {cfg.epochs} epochs, batch {cfg.batch_size}, seed {cfg.seed}); the only thing varied is α. "
-          "Brackets are 95% percentile-bootstrap intervals over test samples. AURC-type metrics ×1000; Cov@r: the largest coverage "
-          "with selective risk ≤ r." + (f" Wall time of this run: {seconds/60:.1f} min." if seconds else ""), "",
-          "## Summary (decided from the numbers below)", ""] + [l if l.startswith("  - ") else f"- {l}" for l in summarise(results, coverage)] + [
+    intro = (f"Recipe `{recipe}` ({cfg.model}, {cfg.epochs} epochs, batch {cfg.batch_size}, seed {cfg.seed}); the only thing varied is α. "
+             "Brackets are 95% percentile-bootstrap intervals over test samples. AURC-type metrics ×1000; Cov@r: the largest coverage "
+             "with selective risk ≤ r." + (f" Wall time of this run: {seconds/60:.1f} min." if seconds else ""))
+    md = ["## Summary (decided from the numbers below)", ""] + [l if l.startswith("  - ") else f"- {l}" for l in summarise(results, coverage)] + [
           "", "## 1. Risk–coverage with MSP", "", "![RC curves, MSP](rc_msp.png)", "",
           "## 2. Risk–coverage with logit normalisation", "", "![RC curves, logit-norm](rc_logitnorm.png)", "",
           markdown_table(logit_norm_table(results)), "",
@@ -187,16 +177,14 @@ def build_report(results:dict[float, dict], out:str|Path, recipe:str, coverage:f
           f"## 4. Epistemic injection: test + Sobel-shifted test at {100*coverage:g}% coverage", ""] + ([
           "MSP:", "", markdown_table(injection_table(results, "MSP")), "",
           "Logit-norm:", "", markdown_table(injection_table(results, "logit-norm")), ""]
-          if all(r["groups"] is not None for r in results.values()) else ["No shifted test set for this data set.", ""]) + [
+          if all(r.groups is not None for r in results.values()) else ["No shifted test set for this data set.", ""]) + [
           "## 5. Selective classification and calibration", "", markdown_table(headline_table(results)), ""] + ([
           "## 6. Deployment with a guarantee", "", f"Learn then Test, δ = {DEPLOY_DELTA:g}: p and the tested thresholds fitted on a random half of the "
           f"validation set, the threshold certified on the other half, coverage on the test set; mean (range) over {DEPLOY_SPLITS} splits. "
           "Coverage 0: no threshold could be certified.", "", markdown_table(deployment.reset_index()), ""] if deployment is not None else [])
-    with atomic_folder(out) as tmp:
-        for name, fig in figs.items(): save_figure(fig, tmp / name)
-        save_json({"recipe": recipe, "coverage": coverage, "models": jsonable({f"{a:g}": r for a, r in results.items()})}, tmp / "report.json")
-        save_text("\n".join(md), tmp / "report.md")
-    return out / "report.md"
+    title = "# lsfix demo: label smoothing and selective classification on Fashion-MNIST"
+    data = {"recipe": recipe, "coverage": coverage, "models": {f"{a:g}": r for a, r in results.items()}}
+    return save_report(out, report_markdown(title, intro, [md]), figs, data)["report.md"]
 
 # %% ../nbs/16_demo.ipynb #dee4b06a
 def run_demo(out:str|Path="runs/demo", data_root:str|Path="data", recipe:str="fmnist_fcn", alphas:Sequence[float]=ALPHAS,

@@ -15,6 +15,7 @@ from torch import nn
 from .core import check_logits, check_labels, check_scores, check_correct, check_same_length, check_in_range, check_file, save_json
 from .selective import msp, max_logit, neg_entropy, margin, neg_energy, doctor, rc_curve
 from .logitnorm import LogitNorm, _p_to_json
+from .logits import code_version
 
 # %% auto #0
 __all__ = ['SCORE_FUNCTIONS', 'binom_cdf', 'binom_upper_bound', 'min_accepted', 'risk_pvalues', 'rejects', 'accepted_counts',
@@ -333,7 +334,6 @@ def _state(self:SelectiveClassifier) -> dict:
     ln = self.score_fn if isinstance(self.score_fn, LogitNorm) else None
     name = "logit_norm" if ln is not None else (self.score_fn if isinstance(self.score_fn, str) else _SCORE_NAMES.get(self.score_fn))
     if name is None: raise ValueError(f"score: a custom callable ({getattr(self.score_fn, '__name__', self.score_fn)!r}) cannot be saved; use a named score or a LogitNorm")
-    from lsfix.train import code_version  # train pulls in the models and timm: import only when saving
     return {"score": name, "p": None if ln is None else _p_to_json(ln.p), "logit_norm": None if ln is None else ln.state(),
             "threshold": self.threshold, "target_risk": self.target_risk, "delta": self.delta, "method": self.method,
             "pvalue": self.pvalue, "n_thresholds": self.n_thresholds, "n": self.certificate["n"],

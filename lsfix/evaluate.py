@@ -4,7 +4,8 @@
 
 # %% ../nbs/14_evaluate.ipynb #03ffa16f
 from __future__ import annotations
-import io, json, sys, warnings, zipfile
+import io, json, sys, warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -12,78 +13,71 @@ import numpy as np
 from fastcore.script import call_parse, Param
 
 import lsfix
-from .core import (as_logits, check_file, check_labels, check_same_length, check_in_range, check_logit_range, check_memory,
-                   check_out_folder, atomic_folder, npz_array_info, row_chunks, to_numpy, plain, cli_name, fail)
-from .selective import SCORE_NAMES, _chunk_scores, _percentiles, resampled_reports, selective_report
+from .core import check_in_range, check_out_folder, atomic_folder, row_chunks, plain, cli_name, fail
+from .selective import SCORE_NAMES, _chunk_scores, _percentiles, resampled_reports, selective_report, paired_difference
 from .calibration import ece_from_confidence, ece_resampled, TemperatureScaler
-from .logitnorm import LogitNorm, _check_ps, _grid_chunk
+from .logitnorm import LogitNorm, check_ps, _grid_chunk
+from .logits import load_logits, check_same_pixels
 if TYPE_CHECKING: import pandas as pd
 # pandas, tqdm and the plotting stack are imported where they are used: `lsfix-eval --help` answers at once
 
 # %% auto #0
-__all__ = ['SCORES', 'PAIRED_SCORES', 'PAIRED_METRICS', 'COLUMNS', 'REPORT_FILES', 'load_logits', 'fit_validation',
-           'evaluate_model', 'model_names', 'check_same_pixels', 'evaluate_files', 'report_table',
-           'add_paired_differences', 'paired_table', 'add_deployment', 'figure_slugs', 'jsonable', 'markdown_table',
-           'build_figures', 'render_markdown', 'is_report_folder', 'write_report', 'main']
+__all__ = ['SCORES', 'PAIRED_SCORES', 'PAIRED_METRICS', 'COLUMNS', 'REPORT_FILES', 'jsonable', 'ModelResult', 'fit_validation',
+           'evaluate_model', 'model_names', 'evaluate_files', 'report_table', 'paired_differences',
+           'add_paired_differences', 'paired_table', 'add_deployment', 'figure_slugs', 'markdown_table',
+           'build_figures', 'report_markdown', 'save_report', 'render_markdown', 'is_report_folder', 'write_report',
+           'main']
 
-# %% ../nbs/14_evaluate.ipynb #d5e08305
-def _bytes_needed(shape:tuple[int, ...], dtype:np.dtype) -> int:
-    "Memory to evaluate a logits array: the array as stored, ~40 float64 per sample (scores, p grid, …) and the chunks."
-    return int(np.prod(shape)) * dtype.itemsize + 40 * 8 * shape[0] + 2**27
+# %% ../nbs/14_evaluate.ipynb #5bff10a9
+def jsonable(x:Any) -> Any:
+    "Tuples to lists, DataFrames to records, NaN to None, `ModelResult`s by their `to_json()`: strict JSON."
+    pd = sys.modules.get("pandas")
+    if isinstance(x, ModelResult): return x.to_json()
+    if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
+    if pd is not None and isinstance(x, pd.DataFrame): return jsonable(x.reset_index().to_dict("records"))
+    if isinstance(x, np.integer): return int(x)
+    if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
+    return x
 
-def load_logits(path:str|Path, logits:bool=True) -> dict:
-    "Read and validate a logits `.npz` (design §5): dict with name, path, logits (None if `logits=False`), shape, labels, group, image_id, meta."
-    path = check_file(path, "logits file")
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as f: head = f.read(6)
-        hint = "a .npy file: save logits and labels together with np.savez" if head == b"\x93NUMPY" else "not a zip archive"
-        raise ValueError(f"{path}: not an .npz archive ({hint})")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            missing = [k for k in ("logits", "labels") if k not in keys]
-            if missing: raise ValueError(f"{path}: missing key(s) {missing}; a logits file needs 'logits' [N,K] and 'labels' [N] (found {sorted(keys)})")
-            shape, dtype = npz_array_info(path, "logits")
-            if len(shape) != 2: raise ValueError(f"{path}: logits: expected a 2-D array [N, K], got shape {shape}")
-            if dtype == bool or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
-                raise ValueError(f"{path}: logits: expected real numbers, got dtype {dtype}")
-            check_memory(_bytes_needed(shape, dtype), f"{path}: logits {list(shape)} ({dtype})")
-            data = {k: z[k] for k in keys - {"logits"}}
-            if logits: data["logits"] = z["logits"]
-    except ValueError as e:
-        if "allow_pickle" in str(e): raise ValueError(f"{path}: holds Python objects (pickled arrays), which lsfix does not load") from None
-        raise
-    except (OSError, zipfile.BadZipFile, EOFError) as e: raise ValueError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e})") from None
-    v = None
-    if logits: v = check_logit_range(as_logits(data["logits"], f"{path}: logits"), f"{path}: logits")
-    elif 0 in shape or shape[1] < 2: raise ValueError(f"{path}: logits: need N ≥ 1 samples and K ≥ 2 classes, got shape {shape}")
-    labels = check_labels(data["labels"], shape[1], f"{path}: labels")
-    check_same_length(**{f"{path}: logits": np.empty(shape[0]), "labels": labels})
-    extra = {}
-    for key in ("group", "image_id"):
-        if key not in data: continue
-        arr = to_numpy(data[key], f"{path}: {key}")
-        if arr.ndim != 1 or arr.size == 0: raise ValueError(f"{path}: {key}: expected a non-empty 1-D array [N], got shape {arr.shape}")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all(): raise ValueError(f"{path}: {key}: {int((~np.isfinite(arr)).sum())} NaN or inf value(s)")
-        check_same_length(**{f"{path}: {key}": arr, "labels": labels})
-        extra[key] = arr
-    meta = {}
-    if "meta" in data:
-        try: meta = json.loads(str(data["meta"]))
-        except json.JSONDecodeError as e: raise ValueError(f"{path}: meta is not valid JSON ({e})") from None
-        if not isinstance(meta, dict): raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
-    if "coords" in data:  # segmentation: each row's cell (row, col) at the logits' resolution
-        coords = to_numpy(data["coords"], f"{path}: coords")
-        if coords.shape != (len(labels), 2) or not np.issubdtype(coords.dtype, np.integer):
-            raise ValueError(f"{path}: coords: expected integers of shape {(len(labels), 2)}, got {coords.dtype} of shape {coords.shape}")
-        extra["coords"] = coords
-    group_names = meta.get("group_names", {})
-    if not isinstance(group_names, dict) or not all(isinstance(v, str) for v in group_names.values()):
-        raise ValueError(f"{path}: meta group_names must map group values to names (strings), got {group_names!r}")
-    shown = [group_names.get(str(g), str(g)) for g in np.unique(extra["group"])] if "group" in extra else []
-    if "all" in shown: raise ValueError(f"{path}: group: 'all' is reserved for the totals row; name the group otherwise (meta group_names)")
-    return {"name": path.stem, "path": str(path), "logits": v, "shape": tuple(shape), "labels": labels,
-            "group": extra.get("group"), "image_id": extra.get("image_id"), "coords": extra.get("coords"), "meta": meta}
+_JSON_FIELDS = ("name", "test", "val", "meta", "n", "num_classes", "bootstrap", "metrics", "calibration", "logit_norm", "coverage", "groups")
+
+@dataclass(eq=False)
+class ModelResult:
+    "One model's evaluation (`evaluate_model`): the report's numbers, and the per-sample vectors its figures and paired comparisons use."
+    name: str
+    test: str
+    val: str|None
+    meta: dict
+    n: int
+    num_classes: int
+    bootstrap: dict                    # unit ("sample" or "image"), count, n_boot, seed, level
+    metrics: dict                      # score -> metric -> (estimate, low, high)
+    calibration: dict                  # ece, temperature, temperature_warning, ece_temperature
+    logit_norm: dict|None              # LogitNorm.state(); None without a validation file
+    coverage: float                    # of the group tables
+    groups: dict|None                  # score -> group table (DataFrame), for a file with `group`
+    scores: dict = field(repr=False)   # score -> [N] confidences
+    correct: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    cluster: np.ndarray|None = field(repr=False)        # image_id of pixel files: the bootstrap's unit
+    reliability: dict = field(repr=False)               # diagram name -> (confidence [N], correct [N])
+    resamples: dict|None = field(repr=False)            # score -> metric -> [n_boot] (MSP and logit-norm)
+    paired: dict|None = None           # differences from the reference model (add_paired_differences)
+    paired_skipped: str|None = None    # why this model was not compared with the reference
+    deployment: dict|None = None       # add_deployment
+
+    def to_json(self) -> dict:
+        "The numbers of `report.json` (no per-sample vectors): `paired` only on a compared model, `deployment` only when computed."
+        out = {k: getattr(self, k) for k in _JSON_FIELDS}
+        if self.paired is not None or self.paired_skipped is not None: out.update(paired=self.paired, paired_skipped=self.paired_skipped)
+        if self.deployment is not None: out["deployment"] = self.deployment
+        return jsonable(out)
+
+    def max_logit_table(self) -> pd.DataFrame:
+        "The max logit given MSP table (Fig 5/9, `lsfix.analysis.max_logit_table`) from the kept scores."
+        from lsfix.analysis import max_logit_table
+        return max_logit_table(np.exp(self.scores["MSP"]), self.scores["max logit"], self.correct)
 
 # %% ../nbs/14_evaluate.ipynb #2bd732f7
 SCORES = SCORE_NAMES + ("logit-norm",)
@@ -111,7 +105,7 @@ def _one_pass(v:np.ndarray, y:np.ndarray, temperature:float|None, ln:LogitNorm|N
 
 def evaluate_model(test:dict, val:dict|None=None, n_boot:int=1000, seed:int=0, ps:Sequence[float]=range(1, 11),
                    coverage:float=0.1, level:float=0.95, progress:bool|None=None,
-                   fitted:tuple[LogitNorm, TemperatureScaler]|None=None) -> dict:
+                   fitted:tuple[LogitNorm, TemperatureScaler]|None=None) -> ModelResult:
     "Every score's selective metrics with bootstrap CIs, logit-norm and temperature fitted on `val` (or given as `fitted`), ECE, group tables."
     v, y, K = test["logits"], test["labels"], test["shape"][1]
     if val is not None and val["shape"][1] != K:
@@ -136,20 +130,20 @@ def evaluate_model(test:dict, val:dict|None=None, n_boot:int=1000, seed:int=0, p
                    "temperature_warning": None if ts is None else ts.warning, "ece_temperature": calibration.get("ece_temperature")}
     groups = None
     if test["group"] is not None:
-        from lsfix.plots import group_table_at_coverage
+        from lsfix.analysis import group_table_at_coverage
         names = {int(k) if str(k).lstrip("-").isdigit() else k: n for k, n in test["meta"].get("group_names", {}).items()}
         groups = {name: group_table_at_coverage(scores[name], correct, test["group"], coverage, names)
                   for name in ("MSP", "logit-norm") if name in scores}
     units = "sample" if cluster is None else "image"
-    return {"name": test["name"], "test": test["path"], "val": None if val is None else val["path"], "meta": test["meta"],
-            "n": len(y), "num_classes": K, "bootstrap": {"unit": units, "count": len(y) if cluster is None else len(np.unique(cluster)),
-                                                        "n_boot": n_boot, "seed": seed, "level": level},
-            "metrics": metrics, "calibration": calibration,
-            "logit_norm": None if ln is None else ln.state(), "coverage": coverage, "groups": groups,
-            "_scores": scores, "_correct": correct, "_labels": y, "_cluster": cluster,
-            "_reliability": {"softmax": (one["conf"], one["correct_p"]),
-                             **({} if ts is None else {f"T = {ts.temperature:.2f}": (one["conf_t"], correct)})},
-            "_resamples": None if resamples is None else {k: resamples[k] for k in PAIRED_SCORES if k in resamples}}
+    return ModelResult(name=test["name"], test=test["path"], val=None if val is None else val["path"], meta=test["meta"],
+                       n=len(y), num_classes=K, bootstrap={"unit": units, "count": len(y) if cluster is None else len(np.unique(cluster)),
+                                                           "n_boot": n_boot, "seed": seed, "level": level},
+                       metrics=metrics, calibration=calibration,
+                       logit_norm=None if ln is None else ln.state(), coverage=coverage, groups=groups,
+                       scores=scores, correct=correct, labels=y, cluster=cluster,
+                       reliability={"softmax": (one["conf"], one["correct_p"]),
+                                    **({} if ts is None else {f"T = {ts.temperature:.2f}": (one["conf_t"], correct)})},
+                       resamples=None if resamples is None else {k: resamples[k] for k in PAIRED_SCORES if k in resamples})
 
 # %% ../nbs/14_evaluate.ipynb #019d6170
 def model_names(records:Sequence[dict], names:Sequence[str]|None=None) -> list[str]:
@@ -173,29 +167,13 @@ def model_names(records:Sequence[dict], names:Sequence[str]|None=None) -> list[s
     out = [suffix(i) for i in range(len(parts))]
     return [s if s is not None else f"{Path(r['path']).stem} #{i + 1}" for i, (s, r) in enumerate(zip(out, records))]  # the same file twice
 
-def check_same_pixels(files:Sequence[dict]) -> None:
-    "Raise unless every loaded file holds the same pixels `(image_id, coords)` as the first (ordinary files: none)."
-    ref = files[0] if files else None
-    for f in files[1:]:
-        if (ref["image_id"] is None) != (f["image_id"] is None):
-            pix, other = (ref, f) if ref["image_id"] is not None else (f, ref)
-            raise ValueError(f"{pix['path']} holds segmentation pixels (image_id) but {other['path']} does not; compare pixel files only with each other")
-        for key in ("image_id", "coords"):
-            a, b = ref[key], f[key]
-            if (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not np.array_equal(a, b))):
-                why = {k: (ref["meta"].get(k), f["meta"].get(k)) for k in ("n_pixels", "pixel_seed", "image_source")}
-                why = ", ".join(f"{k} {x!r} vs {y!r}" for k, (x, y) in why.items() if x != y)
-                raise ValueError(f"{f['path']} and {ref['path']} hold different pixels ({key} differs"
-                                 f"{'; ' + why if why else ''}); models are compared on the same pixels: export every model's "
-                                 "test set with the same n_pixels and pixel_seed")
-
 def evaluate_files(test:Sequence[str|Path], val:Sequence[str|Path]|None=None, n_boot:int=1000, seed:int=0,
-                   ps:Sequence[float]|None=None, coverage:float=0.1, progress:bool|None=None, names:Sequence[str]|None=None) -> list[dict]:
+                   ps:Sequence[float]|None=None, coverage:float=0.1, progress:bool|None=None, names:Sequence[str]|None=None) -> list[ModelResult]:
     "Check every file (all but the logits values) first, then load and evaluate one model at a time: validation fits, then the test pass."
     if not test: raise ValueError("--test: need at least one logits file")
     val = list(val or [])
     if val and len(val) != len(test): raise ValueError(f"--val: got {len(val)} file(s) for {len(test)} test file(s); pair them by position")
-    try: ps = _check_ps(range(1, 11) if ps is None else ps)
+    try: ps = check_ps(range(1, 11) if ps is None else ps)
     except ValueError as e: raise ValueError(f"--ps: {e}") from None
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0: raise ValueError(f"--n_boot must be a non-negative integer, got {plain(n_boot)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"--seed must be a non-negative integer, got {plain(seed)}")
@@ -228,51 +206,56 @@ def _cell(values:Sequence[float]|None, scale:float) -> str:
     est, lo, hi = (scale * x for x in values)
     return f"{est:.2f}" if lo == hi == est else f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
 
-def report_table(result:dict) -> pd.DataFrame:
+def report_table(result:ModelResult) -> pd.DataFrame:
     "One model's metrics as display strings: rows are scores, columns the metrics (with CIs), ECE on the MSP row."
     import pandas as pd
-    cal = result["calibration"]
+    cal = result.calibration
     rows = {}
-    for name, m in result["metrics"].items():
+    for name, m in result.metrics.items():
         row = {label: _cell(m[key], scale) for key, (label, scale) in COLUMNS.items()}
         row["ECE %"] = _cell(cal["ece"], 100) if name == "MSP" else "–"
         row["ECE % after T"] = _cell(cal["ece_temperature"], 100) if name == "MSP" else "–"
-        ln = result["logit_norm"]
+        ln = result.logit_norm
         if name == "logit-norm": name = "logit-norm (MSP fallback)" if ln["p"] is None else f"logit-norm (p = {ln['p']:g})"
         rows[name] = row
     return pd.DataFrame(rows).T.rename_axis("score")
 
 # %% ../nbs/14_evaluate.ipynb #0125349c
-def _same_test_set(a:dict, b:dict) -> str|None:
+def _same_test_set(a:ModelResult, b:ModelResult) -> str|None:
     "Why two results cannot be compared sample by sample, or None."
-    if not np.array_equal(a["_labels"], b["_labels"]): return f"its test labels differ from those of {a['name']} (not the same test set)"
-    if (a["_cluster"] is None) != (b["_cluster"] is None) or (a["_cluster"] is not None and not np.array_equal(a["_cluster"], b["_cluster"])):
-        return f"its image_id differs from that of {a['name']}"
+    if not np.array_equal(a.labels, b.labels): return f"its test labels differ from those of {a.name} (not the same test set)"
+    if (a.cluster is None) != (b.cluster is None) or (a.cluster is not None and not np.array_equal(a.cluster, b.cluster)):
+        return f"its image_id differs from that of {a.name}"
     return None
 
-def add_paired_differences(results:Sequence[dict], n_boot:int=1000, seed:int=0) -> None:
+def paired_differences(a:ModelResult, score_a:str, b:ModelResult, score_b:str, metrics:Sequence[str]|None=None,
+                       n_boot:int=0) -> dict[str, tuple[float, float, float]]:
+    "(b, score_b) minus (a, score_a) per metric on the same test samples: (difference, low, high) from the kept resamples; without them a fresh paired bootstrap of `n_boot` draws, or no interval when 0."
+    metrics = list(b.metrics[score_b]) if metrics is None else list(metrics)
+    diff = {k: b.metrics[score_b][k][0] - a.metrics[score_a][k][0] for k in metrics}
+    if a.resamples and b.resamples and score_a in a.resamples and score_b in b.resamples:  # the same draws for every model: paired
+        return {k: (x, *_percentiles(b.resamples[score_b][k] - a.resamples[score_a][k], b.bootstrap["level"])) for k, x in diff.items()}
+    if n_boot:
+        fresh = paired_difference(a.scores[score_a], a.correct, b.scores[score_b], b.correct, n_boot=n_boot)
+        return {k: fresh[k] for k in metrics}
+    return {k: (x, x, x) for k, x in diff.items()}
+
+def add_paired_differences(results:Sequence[ModelResult], n_boot:int=1000, seed:int=0) -> None:
     "Set `paired` on every model after the first: its metric differences from the first model, with paired bootstrap CIs (the models' own resamples)."
     if not results: return
     ref = results[0]
     for r in results[1:]:
-        r["paired"], r["paired_skipped"] = None, _same_test_set(ref, r)
-        if r["paired_skipped"]: continue
-        diffs = {}
-        for score in (k for k in PAIRED_SCORES if k in r["metrics"] and k in ref["metrics"]):
-            d = {k: r["metrics"][score][k][0] - ref["metrics"][score][k][0] for k in PAIRED_METRICS}
-            if n_boot and r["_resamples"] and ref["_resamples"]:  # the same draws for every model: the differences are paired
-                d = {k: (x, *_percentiles(r["_resamples"][score][k] - ref["_resamples"][score][k], r["bootstrap"]["level"])) for k, x in d.items()}
-            else: d = {k: (x, x, x) for k, x in d.items()}
-            diffs[score] = d
-        r["paired"] = {"reference": ref["name"], "scores": diffs}
-
+        r.paired, r.paired_skipped = None, _same_test_set(ref, r)
+        if r.paired_skipped: continue
+        scores = [k for k in PAIRED_SCORES if k in r.metrics and k in ref.metrics]
+        r.paired = {"reference": ref.name, "scores": {s: paired_differences(ref, s, r, s, PAIRED_METRICS) for s in scores}}
 
 # %% ../nbs/14_evaluate.ipynb #737ab158
-def paired_table(results:Sequence[dict]) -> pd.DataFrame|None:
+def paired_table(results:Sequence[ModelResult]) -> pd.DataFrame|None:
     "Display table of the paired differences (model − reference) with CIs, or None if no model has one."
     import pandas as pd
-    rows = {f"{r['name']} − {r['paired']['reference']}, {score}": {f"Δ {COLUMNS[k][0]}": _cell(v, COLUMNS[k][1]) for k, v in d.items()}
-            for r in results if r.get("paired") for score, d in r["paired"]["scores"].items()}
+    rows = {f"{r.name} − {r.paired['reference']}, {score}": {f"Δ {COLUMNS[k][0]}": _cell(v, COLUMNS[k][1]) for k, v in d.items()}
+            for r in results if r.paired for score, d in r.paired["scores"].items()}
     return pd.DataFrame(rows).T.rename_axis("comparison") if rows else None
 
 # %% ../nbs/14_evaluate.ipynb #3fec7e20
@@ -281,16 +264,16 @@ def _check_deployment_args(target_risk:float, delta:float, val:Sequence|None) ->
     check_in_range(delta, "--delta", 0, 1, low_open=True, high_open=True)
     if not val: raise ValueError("--target_risk: the deployment section needs --val (the threshold is certified on validation data)")
 
-def add_deployment(results:Sequence[dict], target_risk:float, delta:float, seed:int=0, ps:Sequence[float]|None=None) -> None:
+def add_deployment(results:Sequence[ModelResult], target_risk:float, delta:float, seed:int=0, ps:Sequence[float]|None=None) -> None:
     "Set `deployment` on every model with a validation file: MSP and logit-norm with a certified threshold (`lsfix.deploy`)."
     from lsfix.deploy import deployment_report  # pulls in torch: imported only when a deployment section is asked for
     for r in results:
-        r["deployment"] = None
-        if r["val"] is None: continue
-        val, test = load_logits(r["val"]), load_logits(r["test"])
-        try: r["deployment"] = deployment_report(val["logits"], val["labels"], test["logits"], test["labels"], target_risk, delta,
+        r.deployment = None
+        if r.val is None: continue
+        val, test = load_logits(r.val), load_logits(r.test)
+        try: r.deployment = deployment_report(val["logits"], val["labels"], test["logits"], test["labels"], target_risk, delta,
                                                  seed=seed, ps=range(1, 11) if ps is None else ps)
-        except ValueError as e: raise ValueError(f"{r['val']}: deployment: {e}") from None
+        except ValueError as e: raise ValueError(f"{r.val}: deployment: {e}") from None
 
 # %% ../nbs/14_evaluate.ipynb #9c11207b
 def _slug(name:str) -> str: return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -305,16 +288,6 @@ def figure_slugs(names:Sequence[str]) -> dict[str, str]:
         taken.add(slug.lower()); out[name] = slug
     return out
 
-def jsonable(x:Any) -> Any:
-    "Tuples to lists, DataFrames to records, NaN to None, private keys dropped: strict JSON."
-    pd = sys.modules.get("pandas")
-    if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
-    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
-    if pd is not None and isinstance(x, pd.DataFrame): return jsonable(x.reset_index().to_dict("records"))
-    if isinstance(x, np.integer): return int(x)
-    if isinstance(x, (float, np.floating)): return float(x) if np.isfinite(x) else None
-    return x
-
 def markdown_table(df:pd.DataFrame) -> str:
     "A pipe table of `df` with its index as the first column (no tabulate dependency)."
     def fmt(x): return "–" if isinstance(x, float) and np.isnan(x) else f"{x:.2f}" if isinstance(x, float) else str(x)
@@ -327,65 +300,77 @@ def _png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=150)
     return buf.getvalue()
 
-def build_figures(results:Sequence[dict]) -> dict[str, bytes]:
+def build_figures(results:Sequence[ModelResult]) -> dict[str, bytes]:
     "Every report figure as PNG bytes, by file name (built from the kept `[N]` vectors: no logits needed)."
-    from lsfix.plots import rc_curves, plot_max_logit_tables, max_logit_table, reliability_diagram
-    figs, slugs = {}, figure_slugs([r["name"] for r in results])
+    from lsfix.plots import rc_curves, plot_max_logit_tables, reliability_diagram
+    figs, slugs = {}, figure_slugs([r.name for r in results])
     for r in results:
-        figs[f"rc_{slugs[r['name']]}.png"] = _png(rc_curves({k: (s, r["_correct"]) for k, s in r["_scores"].items()}, log_y=True,
-                                                           title=f"Risk–coverage: {r['name']}"))
-        figs[f"reliability_{slugs[r['name']]}.png"] = _png(reliability_diagram(r["_reliability"], title=f"Reliability: {r['name']}"))
-    tables = {r["name"]: max_logit_table(np.exp(r["_scores"]["MSP"]), r["_scores"]["max logit"], r["_correct"]) for r in results}
-    figs["max_logit_given_msp.png"] = _png(plot_max_logit_tables(tables))
+        figs[f"rc_{slugs[r.name]}.png"] = _png(rc_curves({k: (s, r.correct) for k, s in r.scores.items()}, log_y=True,
+                                                         title=f"Risk–coverage: {r.name}"))
+        figs[f"reliability_{slugs[r.name]}.png"] = _png(reliability_diagram(r.reliability, title=f"Reliability: {r.name}"))
+    figs["max_logit_given_msp.png"] = _png(plot_max_logit_tables({r.name: r.max_logit_table() for r in results}))
     if len(results) > 1:
-        curves = {f"{r['name']}, {k}": (r["_scores"][k], r["_correct"]) for r in results for k in ("MSP", "logit-norm") if k in r["_scores"]}
+        curves = {f"{r.name}, {k}": (r.scores[k], r.correct) for r in results for k in ("MSP", "logit-norm") if k in r.scores}
         figs["rc_models.png"] = _png(rc_curves(curves, log_y=True, title="Risk–coverage: models"))
     return figs
 
 # %% ../nbs/14_evaluate.ipynb #aea87dd9
-def render_markdown(results:Sequence[dict], figures:Sequence[str]=(), command:str|None=None) -> str:
-    "The Markdown report: per model the metric table with CIs, logit-norm's choice, temperature, group tables, figures."
-    lines = ["# Selective classification report", "",
-             f"lsfix {lsfix.__version__}. Scores are confidences (higher = accepted first); MSP is ranked by the max "
+def report_markdown(title:str, intro:str, blocks:Sequence[Sequence[str]]) -> str:
+    "The one layout of lsfix's Markdown reports: the title, an intro paragraph, then each block's lines in order."
+    return "\n".join([title, "", intro, ""] + [line for block in blocks for line in block])
+
+def save_report(out:str|Path, markdown:str, figures:dict[str, Any], data:dict) -> dict[str, Path]:
+    "The one report writer: report.md, report.json (`data`, strict JSON via `jsonable`) and the figures (Figures or PNG bytes), built in memory and swapped in whole at `out` (atomic_folder)."
+    files = {name: fig if isinstance(fig, bytes) else _png(fig) for name, fig in figures.items()}
+    files["report.json"] = json.dumps(jsonable(data), indent=2, allow_nan=False).encode()
+    files["report.md"] = markdown.encode()
+    with atomic_folder(out) as tmp:
+        for name, content in files.items(): (tmp / name).write_bytes(content)
+    return {name: Path(out) / name for name in files}
+
+def render_markdown(results:Sequence[ModelResult], figures:Sequence[str]=(), command:str|None=None) -> str:
+    "The `lsfix-eval` report: per model the metric table with CIs, logit-norm's choice, temperature, group tables, figures."
+    intro = (f"lsfix {lsfix.__version__}. Scores are confidences (higher = accepted first); MSP is ranked by the max "
              "log-softmax. Brackets: 95% percentile-bootstrap intervals. Cov@r: largest coverage with selective risk ≤ r; "
-             "Risk@c: selective risk at coverage c. ECE (15 bins) is a property of the probabilities and is shown on the MSP row.", ""]
+             "Risk@c: selective risk at coverage c. ECE (15 bins) is a property of the probabilities and is shown on the MSP row.")
+    lines = []
     if command: lines += [f"Command: `{command}`", ""]
     if "rc_models.png" in figures: lines += ["![risk-coverage, all models](rc_models.png)", ""]
     paired = paired_table(results)
     if paired is not None:
-        lines += [f"## Paired differences against {results[0]['name']}", "",
+        lines += [f"## Paired differences against {results[0].name}", "",
                   "Model minus reference on the same test samples, with paired 95% bootstrap intervals (an interval "
                   "excluding 0 is a difference the test set resolves).", "", markdown_table(paired), ""]
-    skipped = [f"- {r['name']}: not compared with {results[0]['name']}: {r['paired_skipped']}." for r in results if r.get("paired_skipped")]
+    skipped = [f"- {r.name}: not compared with {results[0].name}: {r.paired_skipped}." for r in results if r.paired_skipped]
     if skipped: lines += ["Paired comparisons left out:", ""] + skipped + [""]
-    slugs = figure_slugs([r["name"] for r in results])
+    slugs = figure_slugs([r.name for r in results])
     for r in results:
-        boot = r["bootstrap"]
+        boot = r.bootstrap
         unit = (f" Intervals resample whole images ({boot['count']} images; pixels of one image are not independent)."
                 if boot["unit"] == "image" else "")
-        lines += [f"## {r['name']}", "", f"Test: `{r['test']}` ({r['n']} samples, K = {r['num_classes']})" +
-                  (f"; validation: `{r['val']}`" if r["val"] else "; no validation file: no logit-norm, no temperature scaling") + "." + unit, ""]
-        meta = {k: v for k, v in r["meta"].items() if k != "group_names"}
+        lines += [f"## {r.name}", "", f"Test: `{r.test}` ({r.n} samples, K = {r.num_classes})" +
+                  (f"; validation: `{r.val}`" if r.val else "; no validation file: no logit-norm, no temperature scaling") + "." + unit, ""]
+        meta = {k: v for k, v in r.meta.items() if k != "group_names"}
         if meta: lines += ["Meta: " + ", ".join(f"{k} = {v}" for k, v in meta.items()), ""]
         lines += [markdown_table(report_table(r)), ""]
-        ln = r["logit_norm"]
+        ln = r.logit_norm
         if ln is not None:
             table = ", ".join(f"{row['candidate']} {1000 * row[ln['metric']]:.2f}" for row in ln["table"])
             chosen = "MSP fallback (no p strictly better than MSP on validation)" if ln["p"] is None else f"p = {ln['p']:g}"
             lines += [f"Logit-norm: {chosen}; validation {ln['metric'].upper()} ×1000: {table}.", ""]
-        cal = r["calibration"]
+        cal = r.calibration
         if cal["temperature"] is not None:
             lines += [f"Temperature fitted on validation: T = {cal['temperature']:.3f}." +
                       (f" **Warning: degenerate fit: {cal['temperature_warning']}.**" if cal.get("temperature_warning") else ""), ""]
-        if r.get("deployment"):
+        if r.deployment:
             from lsfix.deploy import deployment_markdown  # lsfix.deploy pulls in torch: imported only for this section
-            lines += deployment_markdown(r["deployment"])
-        for score, tab in (r["groups"] or {}).items():
-            lines += [f"Accepted samples by group at {100 * r['coverage']:g}% coverage, {score}:", "", markdown_table(tab), ""]
-        slug = slugs[r["name"]]
-        lines += [f"![risk-coverage {r['name']}](rc_{slug}.png) ![reliability {r['name']}](reliability_{slug}.png)", ""]
+            lines += deployment_markdown(r.deployment)
+        for score, tab in (r.groups or {}).items():
+            lines += [f"Accepted samples by group at {100 * r.coverage:g}% coverage, {score}:", "", markdown_table(tab), ""]
+        slug = slugs[r.name]
+        lines += [f"![risk-coverage {r.name}](rc_{slug}.png) ![reliability {r.name}](reliability_{slug}.png)", ""]
     lines += ["![max logit given MSP](max_logit_given_msp.png)", ""]
-    return "\n".join(lines)
+    return report_markdown("# Selective classification report", intro, [lines])
 
 REPORT_FILES = ("report.json", "report.md")
 
@@ -395,15 +380,12 @@ def is_report_folder(path:Path) -> bool:
     except (OSError, ValueError): return False
     return ours and all(p.is_file() and (p.name in REPORT_FILES or p.suffix == ".png") for p in path.iterdir())
 
-def write_report(results:Sequence[dict], out:str|Path, command:str|None=None) -> dict[str, Path]:
-    "Build report.json, report.md and the figures in memory, then write them as one folder swapped in at `out` (atomic_folder); returns the paths."
+def write_report(results:Sequence[ModelResult], out:str|Path, command:str|None=None) -> dict[str, Path]:
+    "The `lsfix-eval` report folder (`save_report`), after checking that `out` is empty or an earlier lsfix report; returns the paths."
     out = check_out_folder(out, "--out", is_report_folder)
     figures = build_figures(results)
-    text = json.dumps({"lsfix_version": lsfix.__version__, "command": command, "models": jsonable(list(results))}, indent=2, allow_nan=False)
-    files = {**figures, "report.json": text.encode(), "report.md": render_markdown(results, list(figures), command).encode()}
-    with atomic_folder(out) as tmp:
-        for name, data in files.items(): (tmp / name).write_bytes(data)
-    return {name: out / name for name in files}
+    data = {"lsfix_version": lsfix.__version__, "command": command, "models": list(results)}
+    return save_report(out, render_markdown(results, list(figures), command), figures, data)
 
 # %% ../nbs/14_evaluate.ipynb #da28fcd4
 @call_parse

@@ -19,12 +19,13 @@ from .core import atomic_write, save_json, check_logits, check_labels
 from .data import get_datasets
 from .calibration import nll, ece_resampled
 from .distributed import DistInfo
-from .evaluate import load_logits, evaluate_model
+from .logits import load_logits, code_version
+from .evaluate import ModelResult, evaluate_model
 from .selective import msp, rc_curve, resampled_reports, _percentiles
 from .objectives import smoothness_index
 from .segmentation import labels_at, logits_before_upsampling
 from .recipes import ConfigError, config_from_dict, resolve_config
-from .train import train, check_run, list_checkpoints, teacher_train_logits, _load_splits, code_version, load_trained
+from .train import train, check_run, list_checkpoints, teacher_train_logits, _load_splits, load_trained
 
 # %% auto #0
 __all__ = ['GRIDS', 'RESULT_DIRS', 'MULLER_ALPHAS', 'TAUS', 'ARCH_ALPHAS', 'SEG_ALPHAS', 'ARCH_RECIPES', 'MIX_VARIANTS',
@@ -117,14 +118,14 @@ def summarise_run(run:GridRun, rd:Path, data_root:str|Path="data", device:str|No
     cfg = config_from_dict(yaml.safe_load((rd / "config.yaml").read_text()))
     test, val = load_logits(rd / "test.npz"), load_logits(rd / "val.npz")
     r = evaluate_model(test, val, n_boot=0, progress=False)
-    m, cal = r["metrics"], r["calibration"]
+    m, cal = r.metrics, r.calibration
     recs = [json.loads(l) for l in (rd / "metrics.jsonl").read_text().splitlines() if l.strip()]
     rec = {"grid": run.grid, "run": run.name, "recipe": cfg.recipe, "model": cfg.model, "model_kwargs": cfg.model_kwargs,
            **run.fields, "alpha": cfg.alpha, "seed": cfg.seed, "mixup_alpha": cfg.mixup_alpha, "cutmix_alpha": cfg.cutmix_alpha,
-           "epochs": recs[-1]["epoch"] if recs else None, "n_test": r["n"],
+           "epochs": recs[-1]["epoch"] if recs else None, "n_test": r.n,
            "test_accuracy": 1 - m["MSP"]["error"][0], "test_error": m["MSP"]["error"][0], "test_nll": nll(test["logits"], test["labels"]),
            "ece": cal["ece"][0], "temperature": cal["temperature"], "ece_after_t": cal["ece_temperature"][0],
-           "logit_norm_p": r["logit_norm"]["p"]}
+           "logit_norm_p": r.logit_norm["p"]}
     for score, key in (("MSP", "msp"), ("logit-norm", "logit_norm"), ("max logit", "max_logit"), ("entropy", "entropy")):
         for metric in ("aurc", "eaurc", "augrc"): rec[f"{key}_{metric}"] = m[score][metric][0]
     if run.grid in ("muller", "muller_students"): rec["gamma"] = _train_gamma(cfg, rd, data_root, device, rd, TAUS)
@@ -272,25 +273,25 @@ def load_run_logits(path:str|Path, split:str="test") -> dict:
     return {"name": Path(path).stem, "path": str(path), "logits": logits, "shape": logits.shape, "labels": labels,
             "group": None, "image_id": None, "meta": {}}
 
-def evaluate_run(path:str|Path) -> dict:
+def evaluate_run(path:str|Path) -> ModelResult:
     "`evaluate_model` of a run's test logits, logit-norm and temperature fitted on its validation logits (no bootstrap)."
     return evaluate_model(load_run_logits(path, "test"), load_run_logits(path, "val"), n_boot=0, progress=False)
 
-def paired_run_differences(a:dict, b:dict, n_boot:int=1000, level:float=0.95, seed:int=0,
+def paired_run_differences(a:ModelResult, b:ModelResult, n_boot:int=1000, level:float=0.95, seed:int=0,
                            scores:Sequence[str]=("MSP", "logit-norm")) -> dict[str, tuple[float, float, float]]:
     "Run B minus run A (`evaluate_run` results on one test set), (difference, low, high) with shared paired-bootstrap resamples."
-    if not np.array_equal(a["_labels"], b["_labels"]): raise ValueError(f"{a['name']} and {b['name']} were not evaluated on the same test samples")
-    scaled_a = next(v for k, v in a["_reliability"].items() if k != "softmax")  # A's confidence after temperature scaling
-    pairs = {f"{side}:{s}": (r["_scores"][s], r["_correct"]) for side, r in (("a", a), ("b", b)) for s in scores}
-    extra = {"a:ece": ece_resampled(*a["_reliability"]["softmax"]), "b:ece": ece_resampled(*b["_reliability"]["softmax"]),
+    if not np.array_equal(a.labels, b.labels): raise ValueError(f"{a.name} and {b.name} were not evaluated on the same test samples")
+    scaled_a = next(v for k, v in a.reliability.items() if k != "softmax")  # A's confidence after temperature scaling
+    pairs = {f"{side}:{s}": (r.scores[s], r.correct) for side, r in (("a", a), ("b", b)) for s in scores}
+    extra = {"a:ece": ece_resampled(*a.reliability["softmax"]), "b:ece": ece_resampled(*b.reliability["softmax"]),
              "a:ece_t": ece_resampled(*scaled_a)}
     r = resampled_reports(pairs, n_boot, seed, extra=extra)
     def diff(est:float, draws:np.ndarray) -> tuple[float, float, float]: return (float(est), *_percentiles(draws, level))
     s0 = scores[0]
-    out = {"accuracy": diff(a["metrics"][s0]["error"][0] - b["metrics"][s0]["error"][0], r[f"a:{s0}"]["error"] - r[f"b:{s0}"]["error"]),
-           "ece": diff(b["calibration"]["ece"][0] - a["calibration"]["ece"][0], r["b:ece"]["b:ece"] - r["a:ece"]["a:ece"]),
-           "ece_vs_scaled": diff(b["calibration"]["ece"][0] - a["calibration"]["ece_temperature"][0], r["b:ece"]["b:ece"] - r["a:ece_t"]["a:ece_t"])}
+    out = {"accuracy": diff(a.metrics[s0]["error"][0] - b.metrics[s0]["error"][0], r[f"a:{s0}"]["error"] - r[f"b:{s0}"]["error"]),
+           "ece": diff(b.calibration["ece"][0] - a.calibration["ece"][0], r["b:ece"]["b:ece"] - r["a:ece"]["a:ece"]),
+           "ece_vs_scaled": diff(b.calibration["ece"][0] - a.calibration["ece_temperature"][0], r["b:ece"]["b:ece"] - r["a:ece_t"]["a:ece_t"])}
     for s in scores:
         key = s.lower().replace("-", "_").replace(" ", "_")
-        out.update({f"{key}_{m}": diff(b["metrics"][s][m][0] - a["metrics"][s][m][0], r[f"b:{s}"][m] - r[f"a:{s}"][m]) for m in ("aurc", "eaurc", "augrc")})
+        out.update({f"{key}_{m}": diff(b.metrics[s][m][0] - a.metrics[s][m][0], r[f"b:{s}"][m] - r[f"a:{s}"][m]) for m in ("aurc", "eaurc", "augrc")})
     return out

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .core import as_logits, check_labels, check_same_length, check_file, check_in_range, row_chunks, save_json
+from .core import as_logits, check_labels, check_same_length, check_file, row_chunks, save_json
 from .selective import msp, aurc, augrc, eaurc, _softmax_parts
 
 _all_ = ["norm_ratio"]  # re-exported from lsfix.losses, which owns it
@@ -23,10 +23,10 @@ def __getattr__(name:str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['logit_norm_grid', 'logit_norm_score', 'synthetic_logits', 'LogitNorm', 'norm_ratio']
+__all__ = ['check_ps', 'logit_norm_grid', 'logit_norm_score', 'LogitNorm', 'norm_ratio']
 
 # %% ../nbs/03_logitnorm.ipynb #5ce87a0c
-def _check_ps(ps:Any) -> np.ndarray:
+def check_ps(ps:Any) -> np.ndarray:
     "Validate a non-empty collection of exponents p > 0 (inf allowed) and return them as float64."
     arr = np.atleast_1d(np.asarray(list(ps) if not np.isscalar(ps) else [ps], dtype=np.float64))
     if arr.size == 0: raise ValueError("ps: need at least one exponent p")
@@ -61,43 +61,13 @@ def _grid_chunk(z:np.ndarray, ps:np.ndarray, order:np.ndarray, centre:bool) -> n
 
 def logit_norm_grid(logits:Any, ps:Iterable[float], centre:bool=True, chunk:int|None=None) -> np.ndarray:
     "The logit-norm scores s_p for every p in `ps` at once: array [len(ps), N], one pass over float64 row chunks of the logits."
-    v, ps = as_logits(logits), _check_ps(ps)
+    v, ps = as_logits(logits), check_ps(ps)
     order = np.argsort(ps, kind="stable")
     return np.concatenate([_grid_chunk(c, ps, order, centre) for _, c in row_chunks(v, chunk)], axis=1)
 
 def logit_norm_score(logits:Any, p:float, centre:bool=True) -> np.ndarray:
     "Logit-normalised max logit s_p = max(z)/‖z‖_p with z the (centred) logits (Eq 17); p > 0 or inf."
     return logit_norm_grid(logits, [p], centre)[0]
-
-# %% ../nbs/03_logitnorm.ipynb #40ee837f
-def synthetic_logits(n:int, num_classes:int=10, alpha:float=0.0, shift:str="uniform", k:int=3,
-                     strength:float=80.0, seed:int=0) -> tuple[np.ndarray, np.ndarray]:
-    "Synthetic (logits [n,K] float32, labels [n]) whose logit level follows Eq 16: under LS, likely errors sit higher."
-    if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
-    if num_classes < 2: raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    check_in_range(alpha, "alpha", 0, 1, high_open=True)
-    check_in_range(strength, "strength", 0, np.inf, high_open=True)
-    if shift not in ("uniform", "topk"): raise ValueError(f"shift must be 'uniform' or 'topk', got {shift!r}")
-    if not 1 <= k <= num_classes: raise ValueError(f"k must be in [1, num_classes={num_classes}], got {k}")
-    rng, rows = np.random.default_rng(seed), np.arange(n)
-    p_err = np.clip(rng.beta(0.5, 3.0, n), 1e-3, 0.95)
-    labels = rng.integers(0, num_classes, n)
-    correct = rng.random(n) >= p_err
-    pred = np.where(correct, labels, (labels + rng.integers(1, num_classes, n)) % num_classes)
-    belief = 1 / (1 + np.exp(-(np.log(p_err / (1 - p_err)) + rng.normal(0, 1, n))))
-    logits = rng.normal(0, 0.3, (n, num_classes))
-    keys = rng.random((n, num_classes))
-    keys[rows, pred] = -1.0
-    keys[rows[~correct], labels[~correct]] = 2.0  # a wrong prediction's true class is a runner-up
-    top = np.zeros((n, num_classes), bool)
-    np.put_along_axis(top, np.argsort(-keys, 1)[:, :k - 1], True, 1)
-    logits[top] += rng.uniform(1, 3, top.sum())
-    gap = np.log((1 - belief) * (num_classes - 1) / belief)
-    logits[rows, pred] = np.maximum(gap, logits.max(1) + 0.05)
-    top[rows, pred] = True
-    level = np.abs(rng.normal(0, 1, n)) + strength * alpha * p_err
-    logits += level[:, None] if shift == "uniform" else np.where(top, level[:, None], 0.0)
-    return (logits + 10.0).astype(np.float32), labels
 
 # %% ../nbs/03_logitnorm.ipynb #6b99cb7b
 _METRICS = {"aurc": aurc, "eaurc": eaurc, "augrc": augrc}
@@ -110,7 +80,7 @@ class LogitNorm:
     "Logit-normalised max logit (Eq 17) with p chosen on validation; falls back to MSP unless some p is strictly better."
     def __init__(self, ps:Iterable[float]=range(1, 11), metric:str="aurc", fallback:bool=True, centre:bool=True):
         if metric not in _METRICS: raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
-        self.ps, self.metric, self.fallback, self.centre = _check_ps(ps), metric, bool(fallback), bool(centre)
+        self.ps, self.metric, self.fallback, self.centre = check_ps(ps), metric, bool(fallback), bool(centre)
         self.p, self.table, self.num_classes = None, [], None
 
     def fit(self, val_logits:Any, val_labels:Any) -> LogitNorm:
@@ -168,7 +138,7 @@ class LogitNorm:
         obj = cls([_p_from_json(p) for p in state["ps"]], state["metric"], state["fallback"], state["centre"])
         obj.p, obj.num_classes = _p_from_json(state["p"]), int(state["num_classes"])
         obj.table = [{**row, "p": _p_from_json(row["p"])} for row in state["table"]]
-        if obj.p is not None: _check_ps([obj.p])
+        if obj.p is not None: check_ps([obj.p])
         return obj
 
     def __repr__(self) -> str:

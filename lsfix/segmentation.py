@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_segmentation.ipynb #d756bc9e
 from __future__ import annotations
-import contextlib, json
+import contextlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import save_npz
+from .logits import code_version, save_pixel_logits
 from .data import IGNORE_INDEX, keyed_generator, make_loader
 from .distributed import DistInfo, all_gather_varlen, gather_by_index
 
@@ -72,7 +72,6 @@ def export_pixel_logits(model:nn.Module, dataset:Any, path:str|Path, n_pixels:in
                         batch_size:int=1, info:DistInfo|None=None, device:str|torch.device|None=None,
                         ignore_index:int=IGNORE_INDEX, autocast:Callable=contextlib.nullcontext) -> Path:
     "Write the sampled pixels' pre-upsampling logits of `model` on `dataset` as a segmentation logits file (rank 0 writes)."
-    from lsfix.train import code_version  # train imports this module lazily; importing at call time avoids a cycle
     if not isinstance(n_pixels, (int, np.integer)) or n_pixels < 1: raise ValueError(f"n_pixels must be an integer >= 1, got {n_pixels!r}")
     info = info or DistInfo(device=torch.device(device) if device is not None else next(model.parameters()).device)
     was_training = model.training; model.eval()
@@ -95,7 +94,5 @@ def export_pixel_logits(model:nn.Module, dataset:Any, path:str|Path, n_pixels:in
     order = _dedupe_rows(got["image_id"], rank, len(dataset), info.world_size)
     meta = {"code_version": code_version(), "task": "segmentation", "n_pixels": int(n_pixels), "pixel_seed": int(seed),
             "logits_at": "pre-upsampling" if _head_conv(model) is not None else "model output", **(meta or {})}
-    if info.is_main:
-        arrays = {k: v.cpu()[order].numpy().astype(np.float32 if k == "logits" else np.int64) for k, v in got.items()}
-        save_npz(path, **arrays, meta=np.array(json.dumps(meta)))
-    return Path(path)
+    rows = {k: v.cpu()[order] for k, v in got.items()}
+    return save_pixel_logits(path, rows["logits"], rows["labels"], rows["image_id"], rows["coords"], meta, info=info)

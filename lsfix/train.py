@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_train.ipynb #9f17383a
 from __future__ import annotations
-import json, math, subprocess, sys, time, contextlib
+import json, math, sys, time, contextlib
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -19,22 +19,21 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
-import lsfix
-from .core import atomic_save, save_npz, save_text, seed_everything, configure_threads, check_file
+from .core import atomic_save, save_text, seed_everything, configure_threads, check_file
 from .checkpoints import CheckpointManager, list_checkpoints
 from .data import DATASETS, IGNORE_INDEX, ShardedLoader, dataset_info, get_datasets, make_loader
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
 from .models import MODELS, create_model, is_model
 from .segmentation import export_pixel_logits
+from .logits import code_version, save_logits
 from .recipes import TrainConfig, ConfigError, resolve_config, config_to_yaml, config_from_dict
 from .objectives import task_loss, batch_objective
 
 # %% auto #0
-__all__ = ['build_optimizer', 'lr_factor', 'build_scheduler', 'sam_perturb', 'train_step', 'validate', 'code_version',
-           'predict_logits', 'save_logits', 'export_logits', 'teacher_train_logits', 'MetricsLog', 'TrainingRun',
-           'setup_training', 'TrainingMeter', 'train_one_epoch', 'export_splits', 'fit', 'check_run', 'train',
-           'load_trained']
+__all__ = ['build_optimizer', 'lr_factor', 'build_scheduler', 'sam_perturb', 'train_step', 'validate', 'predict_logits',
+           'export_logits', 'teacher_train_logits', 'MetricsLog', 'TrainingRun', 'setup_training', 'TrainingMeter',
+           'train_one_epoch', 'export_splits', 'fit', 'check_run', 'train', 'load_trained']
 
 # %% ../nbs/13_train.ipynb #5f61ef15
 def build_optimizer(model:nn.Module, cfg:TrainConfig) -> torch.optim.Optimizer:
@@ -146,14 +145,6 @@ def validate(model:nn.Module, loader:Iterable, num_samples:int, autocast:Callabl
     return {"val_nll": float(totals[0] / totals[2]), "val_error": float(totals[1] / totals[2])}
 
 # %% ../nbs/13_train.ipynb #b8eed77a
-def code_version() -> str:
-    "lsfix's version, plus the git commit when run from a checkout."
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(lsfix.__file__).parent, capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError): sha = ""
-    return f"{lsfix.__version__}+{sha}" if sha else lsfix.__version__
-
 @torch.no_grad()
 def predict_logits(model:nn.Module, dataset:Any, batch_size:int=512, info:DistInfo|None=None,
                    autocast:Callable=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,18 +159,6 @@ def predict_logits(model:nn.Module, dataset:Any, batch_size:int=512, info:DistIn
         labels.append(y); ids.append(idx)
     model.train(was_training)
     return gather_logits(torch.cat(outs), torch.cat(labels), torch.cat(ids), len(dataset))
-
-def save_logits(path:str|Path, logits:torch.Tensor, labels:torch.Tensor, meta:dict, group:torch.Tensor|None=None,
-                info:DistInfo|None=None) -> Path:
-    "Write a design-§5 logits file (rank 0 only): float32 logits, int64 labels, optional group, JSON meta."
-    if logits.ndim != 2 or labels.shape != logits.shape[:1]: raise ValueError(f"logits/labels: expected [N,K] and [N], got {tuple(logits.shape)}, {tuple(labels.shape)}")
-    if group is not None and group.shape != labels.shape: raise ValueError(f"group: expected shape {tuple(labels.shape)}, got {tuple(group.shape)}")
-    if info is None or info.is_main:
-        arrays = dict(logits=logits.cpu().numpy().astype(np.float32), labels=labels.cpu().numpy().astype(np.int64),
-                      meta=np.array(json.dumps(meta)))
-        if group is not None: arrays["group"] = group.cpu().numpy().astype(np.int64)
-        save_npz(path, **arrays)
-    return Path(path)
 
 def export_logits(model:nn.Module, dataset:Any, path:str|Path, meta:dict|None=None, batch_size:int=512,
                   info:DistInfo|None=None, autocast:Callable=contextlib.nullcontext) -> Path:

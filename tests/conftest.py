@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 from lsfix.core import save_npz
-from lsfix.logitnorm import synthetic_logits
+from lsfix.logits import synthetic_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -116,7 +116,7 @@ def run_eval(*args, out:Path) -> subprocess.CompletedProcess:
 
 
 def write_logits(path:Path, alpha:float=0.0, seed:int=0, n:int=600, **override) -> Path:
-    "A classification logits file of `n` synthetic samples (lsfix.logitnorm.synthetic_logits, top-k shift); `override` replaces or drops (None) arrays."
+    "A classification logits file of `n` synthetic samples (lsfix.logits.synthetic_logits, top-k shift); `override` replaces or drops (None) arrays."
     logits, labels = synthetic_logits(n, alpha=alpha, shift="topk", seed=seed)
     arrays = {"logits": logits, "labels": labels, "meta": json.dumps({"model": path.stem, "alpha": alpha}), **override}
     return save_npz(path, **{k: v for k, v in arrays.items() if v is not None})

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lsfix.core import save_npz
-from lsfix.logitnorm import synthetic_logits
+from lsfix.logits import synthetic_logits
 from conftest import ENV, ROOT, make_fmnist_root
 
 COMMANDS = {"eval": [sys.executable, "-m", "lsfix.evaluate"], "train": [sys.executable, str(ROOT / "scripts" / "train.py")],

@@ -12,7 +12,8 @@ from scipy import stats
 from lsfix.deploy import (binom_cdf, binom_upper_bound, min_accepted, risk_pvalues, rejects, accepted_counts, ltt_threshold,
                           ltt_thresholds, sgr_threshold, naive_threshold, simulate_validity, violation_summary, split_heldout,
                           SelectiveClassifier, SelectiveModule, NoCertificateWarning, deployment_report)
-from lsfix.logitnorm import LogitNorm, synthetic_logits
+from lsfix.logitnorm import LogitNorm
+from lsfix.logits import synthetic_logits
 from lsfix.selective import msp
 from conftest import run_eval, write_logits
 

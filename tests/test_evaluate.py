@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lsfix.core import save_npz
-from lsfix.logitnorm import synthetic_logits
+from lsfix.logits import synthetic_logits
 from conftest import ROOT, run_eval, write_logits
 
 N = 600

@@ -8,7 +8,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from lsfix.data import get_datasets, cityscapes_train_ids
-from lsfix.evaluate import load_logits
+from lsfix.logits import load_logits
 from lsfix.models import create_model
 from lsfix.segmentation import export_pixel_logits, logits_before_upsampling, labels_at
 from lsfix.train import train, load_trained
