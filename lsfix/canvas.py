@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .data import IGNORE_INDEX, get_datasets, keyed_generator
+from .core import IGNORE_INDEX, keyed_generator
 
 # %% auto #0
-__all__ = ['CANVAS_MEAN', 'CANVAS_STD', 'canvas_layout', 'render_canvas', 'CanvasDataset', 'fmnist_canvas']
+__all__ = ['CANVAS_MEAN', 'CANVAS_STD', 'canvas_layout', 'render_canvas', 'CanvasDataset']
 
 # %% ../nbs/10a_canvas.ipynb #74e0401f
 def canvas_layout(g:torch.Generator, pool_size:int, size:int=64, n_items:tuple[int, int]=(2, 4),
@@ -84,18 +84,3 @@ class CanvasDataset(Dataset):
         "The canvases at `indices` (`train` is accepted for `FileDataset` compatibility: canvases have no eval transform)."
         return CanvasDataset(self.items, self.item_labels, self.ids[torch.as_tensor(indices, dtype=torch.long)], self.canvas_seed,
                              self.split, self.size, self.classes, **self.layout)
-
-# %% ../nbs/10a_canvas.ipynb #ca99f63e
-_SPLIT_KEYS = {"train": 0, "val": 1, "test": 2}
-
-def fmnist_canvas(root, val_size:int=100, seed:int=0, size:int=64, n_train:int=8000, n_test:int=400,
-                  canvas_seed:int=0, item_val_size:int=5000, download:bool=False, **layout) -> dict[str, CanvasDataset]:
-    "Train/val/test canvas sets from Fashion-MNIST under `root` (`seed`, the training seed, is deliberately unused)."
-    for k, v in dict(val_size=val_size, n_train=n_train, n_test=n_test).items():
-        if not isinstance(v, int) or v < 1: raise ValueError(f"fmnist_canvas: {k} must be an integer >= 1, got {v!r}")
-    if not isinstance(size, int) or size < 16: raise ValueError(f"fmnist_canvas: size must be an integer >= 16, got {size!r}")
-    fm = get_datasets("fashion_mnist", root, val_size=item_val_size, seed=canvas_seed, download=download)
-    classes = [*fm["train"].classes, "background"]
-    n = dict(train=n_train, val=val_size, test=n_test)
-    return {s: CanvasDataset(fm[s].images[:, 0], fm[s].labels, torch.arange(n[s]), canvas_seed, _SPLIT_KEYS[s], size, classes, **layout)
-            for s in ("train", "val", "test")}

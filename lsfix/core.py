@@ -11,11 +11,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 # %% auto #0
-__all__ = ['LOGIT_LIMIT', 'seed_everything', 'get_device', 'busy_cores', 'thread_policy', 'configure_threads', 'atomic_write',
-           'atomic_folder', 'check_out_folder', 'atomic_save', 'save_json', 'save_text', 'save_npz', 'cli_name', 'fail',
-           'to_numpy', 'check_finite', 'check_nonempty', 'check_ndim', 'as_logits', 'check_logit_range', 'plain',
-           'check_logits', 'row_chunks', 'check_scores', 'check_labels', 'check_correct', 'check_same_length',
-           'check_in_range', 'check_file', 'npz_array_info', 'available_memory', 'check_memory']
+__all__ = ['IGNORE_INDEX', 'LOGIT_LIMIT', 'seed_everything', 'key_seed', 'keyed_generator', 'get_device', 'busy_cores',
+           'thread_policy', 'configure_threads', 'atomic_write', 'atomic_folder', 'check_out_folder', 'atomic_save',
+           'save_json', 'save_text', 'save_npz', 'cli_name', 'fail', 'to_numpy', 'check_finite', 'check_nonempty',
+           'check_ndim', 'as_logits', 'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores',
+           'check_labels', 'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info',
+           'available_memory', 'check_memory']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -29,6 +30,18 @@ def seed_everything(seed:int, deterministic:bool=False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+# %% ../nbs/00_core.ipynb #a3d40d34
+def key_seed(*keys:int) -> int:
+    "A 63-bit seed hashed from non-negative integer `keys` (e.g. seed, epoch, position)."
+    if any(int(k) < 0 for k in keys): raise ValueError(f"seed keys must be non-negative integers, got {keys}")
+    a, b = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
+    return (int(a) << 31) ^ int(b)
+
+def keyed_generator(*keys:int) -> torch.Generator:
+    "A CPU `torch.Generator` seeded by `key_seed(*keys)`."
+    import torch  # imported where used: `lsfix-eval --help` must not pay for torch
+    return torch.Generator().manual_seed(key_seed(*keys))
 
 # %% ../nbs/00_core.ipynb #e41fa76b
 def get_device(prefer:str|None=None) -> torch.device:
@@ -76,6 +89,9 @@ def configure_threads(processes:int=1, requested:int=0) -> tuple[int, str]:
     torch.set_num_threads(n)
     _THREADS_SET = n
     return n, why
+
+# %% ../nbs/00_core.ipynb #a30ae87d
+IGNORE_INDEX = 255  # void pixels of a segmentation label map
 
 # %% ../nbs/00_core.ipynb #abc8ccab
 @contextlib.contextmanager

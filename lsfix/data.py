@@ -19,15 +19,16 @@ from torchvision.datasets.folder import find_classes, make_dataset, IMG_EXTENSIO
 from fastcore.script import call_parse, Param
 from PIL import Image
 
-from .core import cli_name, fail, atomic_write
+from .core import IGNORE_INDEX, cli_name, fail, atomic_write, key_seed, keyed_generator
+from .canvas import CanvasDataset
 
 # %% auto #0
-__all__ = ['DATASETS', 'TASKS', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'IGNORE_INDEX', 'AUGMENTATIONS',
-           'DatasetInfo', 'register_dataset', 'dataset_info', 'list_datasets', 'num_classes', 'prepare_fashion_mnist',
-           'main', 'key_seed', 'keyed_generator', 'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip',
-           'sobel_edges', 'ImageOnly', 'read_rgb', 'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids',
-           'read_cityscapes', 'SegTransform', 'get_datasets', 'shard_indices', 'ShardedLoader', 'TensorLoader',
-           'FileLoader', 'make_loader']
+__all__ = ['DATASETS', 'TASKS', 'FMNIST_FILES', 'FMNIST_DEB', 'IMAGENET_MEAN', 'IMAGENET_STD', 'AUGMENTATIONS', 'DatasetInfo',
+           'register_dataset', 'dataset_info', 'list_datasets', 'num_classes', 'prepare_fashion_mnist', 'main',
+           'split_indices', 'TensorImageDataset', 'channel_stats', 'shift_flip', 'sobel_edges', 'ImageOnly', 'read_rgb',
+           'FileDataset', 'imagenet_transforms', 'cityscapes_train_ids', 'read_cityscapes', 'SegTransform',
+           'get_datasets', 'fmnist_canvas', 'shard_indices', 'ShardedLoader', 'TensorLoader', 'FileLoader',
+           'make_loader']
 
 # %% ../nbs/10_data.ipynb #7043d1ab
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ def num_classes(name:str) -> int:
 FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FMNIST_DEB = "/usr/share/datasets/fashion-mnist"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-IGNORE_INDEX = 255
 
 def _require(path:Path, name:str, what:str="") -> Path:
     if not path.exists():
@@ -114,16 +114,6 @@ def main(root:Param("directory that will hold FashionMNIST/raw", str)="data"):
     except (FileNotFoundError, OSError) as e: fail("python -m lsfix.data", e)
 
 # %% ../nbs/10_data.ipynb #44ae4516
-def key_seed(*keys:int) -> int:
-    "A 63-bit seed hashed from non-negative integer `keys` (e.g. seed, epoch, position)."
-    if any(int(k) < 0 for k in keys): raise ValueError(f"seed keys must be non-negative integers, got {keys}")
-    a, b = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
-    return (int(a) << 31) ^ int(b)
-
-def keyed_generator(*keys:int) -> torch.Generator:
-    "A CPU `torch.Generator` seeded by `key_seed(*keys)`."
-    return torch.Generator().manual_seed(key_seed(*keys))
-
 def split_indices(n:int, val_size:int, seed:int=0) -> tuple[torch.Tensor, torch.Tensor]:
     "Seeded split of `range(n)` into sorted (train, validation) index tensors with `val_size` validation samples."
     if not 0 <= val_size < n: raise ValueError(f"val_size must be in [0, {n}) for a set of {n} samples, got {val_size}")
@@ -343,12 +333,6 @@ def _cityscapes(root, val_size, seed, crop_size=(512, 1024), split_seed=0):
     return {"train": FileDataset(pairs("train"), SegTransform(True, crop_size), eval_tf, classes, read_cityscapes),
             "val": official_val.subset(va, train=False), "test": official_val.subset(te, train=False)}
 
-@register_dataset("fmnist_canvas", num_classes=11, in_chans=1, val_size=100, task="segmentation",
-                  layout="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, the items of the canvases (run `make data`)")
-def _fmnist_canvas(root, val_size, seed, **kw):
-    from .canvas import fmnist_canvas  # imported on use: lsfix.canvas builds on this module's Fashion-MNIST splits
-    return fmnist_canvas(root, val_size, seed, **kw)
-
 def get_datasets(name:str, root:str|Path, val_size:int|None=None, seed:int=0, **kw) -> dict[str, Dataset]:
     "The splits of dataset `name` under `root`: 'train', 'val', 'test' (+ its `shifted_split`; Sketch: 'test' only)."
     info = dataset_info(name)
@@ -356,6 +340,23 @@ def get_datasets(name:str, root:str|Path, val_size:int|None=None, seed:int=0, **
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: data root {root} does not exist; expected the layout {info.layout}")
     return info.loader(root, info.val_size if val_size is None else val_size, seed, **kw)
+
+# %% ../nbs/10_data.ipynb #eae59411
+_SPLIT_KEYS = {"train": 0, "val": 1, "test": 2}
+
+@register_dataset("fmnist_canvas", num_classes=11, in_chans=1, val_size=100, task="segmentation",
+                  layout="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte, the items of the canvases (run `make data`)")
+def fmnist_canvas(root, val_size:int=100, seed:int=0, size:int=64, n_train:int=8000, n_test:int=400,
+                  canvas_seed:int=0, item_val_size:int=5000, download:bool=False, **layout) -> dict[str, CanvasDataset]:
+    "Train/val/test canvas sets from Fashion-MNIST under `root` (`seed`, the training seed, is deliberately unused)."
+    for k, v in dict(val_size=val_size, n_train=n_train, n_test=n_test).items():
+        if not isinstance(v, int) or v < 1: raise ValueError(f"fmnist_canvas: {k} must be an integer >= 1, got {v!r}")
+    if not isinstance(size, int) or size < 16: raise ValueError(f"fmnist_canvas: size must be an integer >= 16, got {size!r}")
+    fm = get_datasets("fashion_mnist", root, val_size=item_val_size, seed=canvas_seed, download=download)
+    classes = [*fm["train"].classes, "background"]
+    n = dict(train=n_train, val=val_size, test=n_test)
+    return {s: CanvasDataset(fm[s].images[:, 0], fm[s].labels, torch.arange(n[s]), canvas_seed, _SPLIT_KEYS[s], size, classes, **layout)
+            for s in ("train", "val", "test")}
 
 # %% ../nbs/10_data.ipynb #7683c0b9
 def shard_indices(n:int, world_size:int=1, rank:int=0, shuffle:bool=False, seed:int=0, epoch:int=0,

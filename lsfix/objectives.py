@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import IGNORE_INDEX, key_seed, keyed_generator
+from .core import IGNORE_INDEX, key_seed, keyed_generator
 
 # %% auto #0
 __all__ = ['task_loss', 'mix_lambda', 'mix_partners', 'mix_batch', 'mixed_loss', 'distill_loss', 'smoothness_index',

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from .logits import code_version, save_pixel_logits
-from .data import IGNORE_INDEX, keyed_generator, make_loader
+from .core import IGNORE_INDEX, keyed_generator
+from .data import make_loader
 from .distributed import DistInfo, all_gather_varlen, gather_by_index
 
 # %% auto #0

@@ -19,9 +19,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
-from .core import atomic_save, save_text, seed_everything, configure_threads, check_file
+from .core import IGNORE_INDEX, atomic_save, save_text, seed_everything, configure_threads, check_file
 from .checkpoints import CheckpointManager, list_checkpoints
-from .data import DATASETS, IGNORE_INDEX, ShardedLoader, dataset_info, get_datasets, make_loader
+from .data import DATASETS, ShardedLoader, dataset_info, get_datasets, make_loader
 from .distributed import (DistInfo, read_dist_env, distributed_session, get_logger, all_reduce_mean,
                                gather_by_index, gather_logits, barrier)
 from .models import MODELS, create_model, is_model
