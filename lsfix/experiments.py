@@ -9,7 +9,7 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from .calibration import nll, ece_resampled
 from .distributed import DistInfo
 from .logits import load_logits, code_version
 from .evaluate import ModelResult, evaluate_model
+from .analysis import gap_at_equal_msp
 from .selective import msp, rc_curve, resampled_reports, _percentiles
 from .objectives import smoothness_index
 from .segmentation import labels_at, logits_before_upsampling
@@ -31,7 +32,7 @@ from .train import train, check_run, list_checkpoints, teacher_train_logits, _lo
 __all__ = ['GRIDS', 'RESULT_DIRS', 'MULLER_ALPHAS', 'TAUS', 'ARCH_ALPHAS', 'SEG_ALPHAS', 'ARCH_RECIPES', 'MIX_VARIANTS',
            'DEFAULT_SEEDS', 'GridRun', 'run_dir', 'grid_runs', 'result_path', 'is_trained', 'summarise_run',
            'save_run_logits', 'run_one', 'pick_canvases', 'write_canvas_maps', 'check_grid', 'collect_results',
-           'write_summary', 'run_grid', 'load_run_logits', 'evaluate_run', 'paired_run_differences']
+           'write_summary', 'run_grid', 'load_run_logits', 'evaluate_run', 'paired_run_differences', 'max_logit_gap']
 
 # %% ../nbs/17_experiments.ipynb #4d0cfb2b
 GRIDS = ("muller", "muller_students", "distill", "architectures", "mixup", "segmentation")
@@ -277,21 +278,41 @@ def evaluate_run(path:str|Path) -> ModelResult:
     "`evaluate_model` of a run's test logits, logit-norm and temperature fitted on its validation logits (no bootstrap)."
     return evaluate_model(load_run_logits(path, "test"), load_run_logits(path, "val"), n_boot=0, progress=False)
 
-def paired_run_differences(a:ModelResult, b:ModelResult, n_boot:int=1000, level:float=0.95, seed:int=0,
-                           scores:Sequence[str]=("MSP", "logit-norm")) -> dict[str, tuple[float, float, float]]:
-    "Run B minus run A (`evaluate_run` results on one test set), (difference, low, high) with shared paired-bootstrap resamples."
-    if not np.array_equal(a.labels, b.labels): raise ValueError(f"{a.name} and {b.name} were not evaluated on the same test samples")
-    scaled_a = next(v for k, v in a.reliability.items() if k != "softmax")  # A's confidence after temperature scaling
-    pairs = {f"{side}:{s}": (r.scores[s], r.correct) for side, r in (("a", a), ("b", b)) for s in scores}
-    extra = {"a:ece": ece_resampled(*a.reliability["softmax"]), "b:ece": ece_resampled(*b.reliability["softmax"]),
-             "a:ece_t": ece_resampled(*scaled_a)}
-    r = resampled_reports(pairs, n_boot, seed, extra=extra)
-    def diff(est:float, draws:np.ndarray) -> tuple[float, float, float]: return (float(est), *_percentiles(draws, level))
+def _runs(x:ModelResult|Sequence[ModelResult], side:str) -> list[ModelResult]:
+    runs = [x] if isinstance(x, ModelResult) else list(x)
+    if not runs: raise ValueError(f"{side}: need at least one run")
+    return runs
+
+def paired_run_differences(a:ModelResult|Sequence[ModelResult], b:ModelResult|Sequence[ModelResult], n_boot:int=1000,
+                           level:float=0.95, seed:int=0, scores:Sequence[str]=("MSP", "logit-norm")) -> dict[str, tuple[float, float, float]]:
+    "Run B minus run A (`evaluate_run` results on one test set), (difference, low, high) with shared paired-bootstrap resamples; a list of runs (seeds) compares seed means."
+    runs = {"a": _runs(a, "a"), "b": _runs(b, "b")}
+    ref = runs["a"][0]
+    for r in runs["a"][1:] + runs["b"]:
+        if not np.array_equal(ref.labels, r.labels): raise ValueError(f"{ref.name} and {r.name} were not evaluated on the same test samples")
+    pairs = {f"{side}{i}:{s}": (r.scores[s], r.correct) for side, rs in runs.items() for i, r in enumerate(rs) for s in scores}
+    extra = {f"{side}{i}:ece": ece_resampled(*r.reliability["softmax"]) for side, rs in runs.items() for i, r in enumerate(rs)}
+    extra.update({f"a{i}:ece_t": ece_resampled(*next(v for k, v in r.reliability.items() if k != "softmax"))  # after temperature scaling
+                  for i, r in enumerate(runs["a"])})
+    draws = resampled_reports(pairs, n_boot, seed, extra=extra)
+    def mean(side:str, name:str, metric:str|None, value:Callable[[ModelResult], float]) -> tuple[float, np.ndarray]:
+        "Seed mean of one statistic of `side`: the estimate and its resampled values (`metric` None: an `extra` statistic)."
+        keys = [f"{side}{i}:{name}" for i in range(len(runs[side]))]
+        return np.mean([value(r) for r in runs[side]]), np.mean([draws[k][metric or k] for k in keys], 0)
+    def diff(hi:tuple[float, np.ndarray], lo:tuple[float, np.ndarray]) -> tuple[float, float, float]:
+        return (float(hi[0] - lo[0]), *_percentiles(hi[1] - lo[1], level))
     s0 = scores[0]
-    out = {"accuracy": diff(a.metrics[s0]["error"][0] - b.metrics[s0]["error"][0], r[f"a:{s0}"]["error"] - r[f"b:{s0}"]["error"]),
-           "ece": diff(b.calibration["ece"][0] - a.calibration["ece"][0], r["b:ece"]["b:ece"] - r["a:ece"]["a:ece"]),
-           "ece_vs_scaled": diff(b.calibration["ece"][0] - a.calibration["ece_temperature"][0], r["b:ece"]["b:ece"] - r["a:ece_t"]["a:ece_t"])}
+    err, ece = (lambda side: mean(side, s0, "error", lambda r: r.metrics[s0]["error"][0])), (lambda side: mean(side, "ece", None, lambda r: r.calibration["ece"][0]))
+    out = {"accuracy": diff(err("a"), err("b")), "ece": diff(ece("b"), ece("a")),
+           "ece_vs_scaled": diff(ece("b"), mean("a", "ece_t", None, lambda r: r.calibration["ece_temperature"][0]))}
     for s in scores:
         key = s.lower().replace("-", "_").replace(" ", "_")
-        out.update({f"{key}_{m}": diff(b.metrics[s][m][0] - a.metrics[s][m][0], r[f"b:{s}"][m] - r[f"a:{s}"][m]) for m in ("aurc", "eaurc", "augrc")})
+        out.update({f"{key}_{m}": diff(mean("b", s, m, lambda r: r.metrics[s][m][0]), mean("a", s, m, lambda r: r.metrics[s][m][0]))
+                    for m in ("aurc", "eaurc", "augrc")})
     return out
+
+def max_logit_gap(runs:Sequence[ModelResult], normalise:bool=False, n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
+    "Eq 16's signature: mean max logit of ✗ minus ✓ at equal MSP (`gap_at_equal_msp`), averaged over `runs` on one test set; `normalise` divides each run's max logits by their mean."
+    top = np.stack([r.scores["max logit"] for r in _runs(runs, "runs")])
+    if normalise: top = top / top.mean(1, keepdims=True)
+    return gap_at_equal_msp(top, np.stack([r.scores["MSP"] for r in runs]), np.stack([r.correct for r in runs]), n_boot=n_boot, level=level, seed=seed)

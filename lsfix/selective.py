@@ -17,7 +17,7 @@ from .core import as_logits, check_logits, check_scores, check_correct, check_sa
 __all__ = ['SCORE_NAMES', 'LOWER_IS_BETTER', 'METRIC_FAMILIES', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy',
            'margin', 'neg_energy', 'doctor', 'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc',
            'risk_at_coverage', 'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report',
-           'paired_difference', 'contrast_report', 'verdict', 'claim_verdict']
+           'paired_difference', 'contrast_report', 'seed_averaged_difference', 'verdict', 'claim_verdict']
 
 # %% ../nbs/02_selective.ipynb #840e7dc3
 def _softmax_parts(v:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -459,6 +459,13 @@ def contrast_report(runs:Sequence[tuple[ArrayLike, ArrayLike]], weights:Sequence
     def combine(values): return sum(wi * v for wi, v in zip(w, values))
     return {k: (float(combine([e[k] for e in est])), *_percentiles(combine([boot[str(i)][k] for i in range(len(runs))]), level))
             for k in est[0]}
+
+def seed_averaged_difference(a_runs:Sequence[tuple[ArrayLike, ArrayLike]], b_runs:Sequence[tuple[ArrayLike, ArrayLike]],
+                             n_boot:int=1000, level:float=0.95, seed:int=0) -> dict:
+    "Mean over B's runs minus mean over A's runs (seeds of two models on one test set) of every metric: `contrast_report` with weights ∓1/R."
+    if len(a_runs) != len(b_runs) or not a_runs: raise ValueError(f"need the same number (≥ 1) of runs for A and B, got {len(a_runs)} and {len(b_runs)}")
+    k = len(a_runs)
+    return contrast_report([*a_runs, *b_runs], [-1 / k] * k + [1 / k] * k, n_boot, level, seed)
 
 def verdict(interval:Sequence[float], metric:str) -> str:
     "How the interval (estimate, low, high) of B − A reads for `metric`: 'worse', 'better' or 'no significant difference' (B against A)."

@@ -196,7 +196,7 @@ def teacher_train_logits(cfg:TrainConfig, splits:dict, data_root:Path, info:Dist
     return logits.to(info.device)
 
 class MetricsLog:
-    "A run's `metrics.jsonl`: `record` appends one JSON line (rank 0 only) stamped with step, epoch and seconds since creation."
+    "A run's `metrics.jsonl`: `record` appends one JSON line (rank 0 only) stamped with step, epoch and the run's seconds so far (across resumes)."
     def __init__(self, path:Path, steps_per_epoch:int, is_main:bool=True):
         self.path = Path(path)
         self.steps_per_epoch = steps_per_epoch
@@ -211,10 +211,11 @@ class MetricsLog:
             f.write(json.dumps(line) + "\n")
 
     def trim(self, step:int) -> None:
-        "Drop the records after `step` (written after the checkpoint a run resumes from)."
+        "Drop the records after `step` (written after the checkpoint a run resumes from); `time` goes on from the last record kept."
         if self.is_main and self.path.is_file():
             keep = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
             save_text("".join(line + "\n" for line in keep), self.path)
+            if keep: self.start = time.time() - json.loads(keep[-1])["time"]
 
     def throughputs(self) -> list[float]:
         "The images/s of every training record so far (empty off rank 0)."
