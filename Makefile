@@ -16,7 +16,7 @@ FMNIST_DEB := /usr/share/datasets/fashion-mnist
 # The library notebooks (00, 10-14, 17) are committed without outputs. NOTEBOOKS=nbs/01_theory.ipynb runs one.
 NOTEBOOKS ?= $(addprefix nbs/,01_theory.ipynb 02_selective.ipynb 03_logitnorm.ipynb 04_calibration.ipynb 05_plots.ipynb \
   06_deploy.ipynb 07_mechanisms.ipynb 15_segmentation.ipynb 16_demo.ipynb 20_fmnist_selective.ipynb 21_cifar.ipynb \
-  22_segmentation_selective.ipynb 23_fmnist_architectures.ipynb 30_ls_accuracy_calibration.ipynb 31_ls_representations.ipynb 32_ls_distillation.ipynb)
+  22_segmentation_selective.ipynb 23_fmnist_architectures.ipynb 24_mixup_selective.ipynb 30_ls_accuracy_calibration.ipynb 31_ls_representations.ipynb 32_ls_distillation.ipynb)
 NB_THREADS ?= 2
 SLOW ?= 0
 

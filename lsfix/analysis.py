@@ -14,7 +14,7 @@ from .core import (as_logits, row_chunks, check_labels, check_scores, check_corr
 from .selective import msp, max_logit, rc_curve
 
 # %% auto #0
-__all__ = ['max_logit_given_msp', 'max_logit_table', 'gap_at_equal_msp', 'group_table_at_coverage']
+__all__ = ['max_logit_given_msp', 'max_logit_table', 'gap_at_equal_msp', 'group_table_at_coverage', 'format_interval']
 
 # %% ../nbs/08_analysis.ipynb #e57ac3fe
 def _window_stats(key:np.ndarray, value:np.ndarray, lo:np.ndarray, hi:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,3 +113,11 @@ def group_table_at_coverage(scores:Any, correct:Any, group:Any, coverage:float=0
     n, e = int(accepted.sum()), int((accepted & ~c).sum())
     rows["all"] = {"samples": n, "errors": e, "error %": 100 * e / n}
     return pd.DataFrame(rows).T.astype({"samples": int, "errors": int, "error %": float}).rename_axis("group")
+
+# %% ../nbs/08_analysis.ipynb #ff566e77
+def format_interval(values:Any, scale:float=1.0, digits:int=2) -> str:
+    "(estimate, low, high) as 'e [low, high]', signed, after multiplying by `scale`; a value that rounds to zero is written +0.00."
+    v = to_numpy(values, "values", np.float64)
+    if v.shape != (3,): raise ValueError(f"values: expected (estimate, low, high), got shape {v.shape}")
+    e, lo, hi = (round(float(x) * scale, digits) + 0.0 for x in check_finite(v, "values"))  # + 0.0 turns −0.0 into 0.0
+    return f"{e:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"

@@ -2,6 +2,7 @@
 import json, re
 
 from lsfix.demo import findings_markdown
+from lsfix.analysis import format_interval
 from conftest import ROOT
 
 
@@ -18,3 +19,19 @@ def test_findings_change_with_the_numbers():
     claims = json.loads((ROOT / "nbs" / "results" / "fmnist_claims.json").read_text())
     claims["comparisons"]["LS vs CE (MSP)"]["0.1"]["aurc"][0] += 0.001
     assert findings_markdown(claims) != findings_markdown(json.loads((ROOT / "nbs" / "results" / "fmnist_claims.json").read_text()))
+
+
+def _beyond_quotes() -> list[str]:
+    "The intervals the README's 'Beyond the paper' paragraph quotes, regenerated from the saved results of notebooks 23 and 24."
+    arch = json.loads((ROOT / "nbs" / "results" / "fmnist_architectures_claims.json").read_text())["comparisons"]
+    mix = json.loads((ROOT / "nbs" / "results" / "mixup_claims.json").read_text())
+    quotes = [format_interval(arch[f"{m}|{name}|0.3"]["aurc"], 1000) for m in ("fcn", "cnn", "resnet20")
+              for name in ("LS vs CE (MSP)", "logit-norm vs MSP (LS model)")]
+    quotes += [format_interval(mix["vs_ce"][f"{m}|{v}"]["msp_aurc"], 1000) for m in ("fcn", "cnn") for v in ("mixup1", "cutmix1")]
+    return quotes
+
+
+def test_readme_beyond_the_paper_matches_saved_results():
+    readme = (ROOT / "README.md").read_text()
+    missing = [q for q in _beyond_quotes() if q not in readme]
+    assert not missing, f"README's 'Beyond the paper' paragraph does not quote the saved results: {missing} are missing"
