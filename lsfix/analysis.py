@@ -72,9 +72,10 @@ def _error_weighted_gaps(value:np.ndarray, bins:np.ndarray, correct:np.ndarray, 
         return (w * (mean[..., 0] - mean[..., 1])).sum(1) / w.sum(1)  # NaN when no bin qualifies
 
 def gap_at_equal_msp(values:Any, log_msp:Any, correct:Any, width:float=0.1, min_count:int=5, n_boot:int=1000,
-                     level:float=0.95, seed:int=0, chunk:int=50) -> tuple[float, float, float]:
-    "Mean of `values` on ✗ minus ✓ at equal MSP, with a percentile bootstrap interval: (estimate, low, high); [R, N] inputs average R runs on one test set."
+                     level:float=0.95, seed:int=0, chunk:int=50, normalise:bool=False) -> tuple[float, float, float]:
+    "Mean of `values` on ✗ minus ✓ at equal MSP, with a percentile bootstrap interval: (estimate, low, high); [R, N] inputs average R runs on one test set; `normalise` divides each run's values by their mean (as `max_logit_table`)."
     v, lm = (np.atleast_2d(check_finite(to_numpy(x, name, np.float64), name)) for x, name in ((values, "values"), (log_msp, "log_msp")))
+    if normalise: v = v / v.mean(1, keepdims=True)  # one scale per run: logit scales differ between models
     c = np.atleast_2d(to_numpy(correct, "correct"))
     if not (v.shape == lm.shape == c.shape) or v.ndim != 2 or v.shape[1] == 0:
         raise ValueError(f"values, log_msp and correct must have one shape [N] or [R, N], got {v.shape}, {lm.shape}, {c.shape}")

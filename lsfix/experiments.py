@@ -311,8 +311,8 @@ def paired_run_differences(a:ModelResult|Sequence[ModelResult], b:ModelResult|Se
                     for m in ("aurc", "eaurc", "augrc")})
     return out
 
-def max_logit_gap(runs:Sequence[ModelResult], normalise:bool=False, n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
-    "Eq 16's signature: mean max logit of ✗ minus ✓ at equal MSP (`gap_at_equal_msp`), averaged over `runs` on one test set; `normalise` divides each run's max logits by their mean."
-    top = np.stack([r.scores["max logit"] for r in _runs(runs, "runs")])
-    if normalise: top = top / top.mean(1, keepdims=True)
-    return gap_at_equal_msp(top, np.stack([r.scores["MSP"] for r in runs]), np.stack([r.correct for r in runs]), n_boot=n_boot, level=level, seed=seed)
+def max_logit_gap(runs:ModelResult|Sequence[ModelResult], normalise:bool=False, n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
+    "Eq 16's signature: mean max logit of ✗ minus ✓ at equal MSP (`gap_at_equal_msp`), averaged over `runs` (one, or seeds) on one test set; `normalise` divides each run's max logits by their mean."
+    runs = _runs(runs, "runs")
+    return gap_at_equal_msp(*(np.stack([r.scores[k] for r in runs]) for k in ("max logit", "MSP")), np.stack([r.correct for r in runs]),
+                            n_boot=n_boot, level=level, seed=seed, normalise=normalise)
