@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .core import (as_logits, check_correct, check_finite, check_labels, check_logits, check_ndim, check_nonempty,
-                        check_same_length, check_scores, row_chunks, to_numpy)
+                        check_same_length, check_scores, compiled, row_chunks, to_numpy)
 from .selective import log_softmax, softmax
 
 # %% auto #0
@@ -80,7 +80,23 @@ def ece_resampled(confidence:ArrayLike, correct:ArrayLike, n_bins:int=15) -> Cal
     order = np.argsort(bins, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(bins[order]) != 0])
     gap = (ok - conf)[order]  # per bin, |Σ w (correct − confidence)| = |#correct − Σ confidence| of the resample
-    return lambda w: np.abs(np.add.reduceat(w[:, order] * gap, starts, axis=1)).sum(1) / w.sum(1)
+    def of(w:np.ndarray) -> np.ndarray:
+        out = np.empty(len(w))
+        _ece_rows(w, order, starts, gap, out)
+        return out
+    return of
+
+@compiled
+def _ece_rows(w, order, starts, gap, out):
+    "ECE of each resample `w[row]`: Σ over bins |Σ_i w_i gap_i| / Σ_i w_i, a bin being a run of `order` from `starts` (one compiled pass)."
+    n, n_bins = order.shape[0], starts.shape[0]
+    for row in range(w.shape[0]):
+        wr, ece = w[row], 0.0
+        for j in range(n_bins):
+            s = 0.0
+            for pos in range(starts[j], starts[j + 1] if j + 1 < n_bins else n): s += wr[order[pos]] * gap[pos]
+            ece += abs(s)
+        out[row] = ece / wr.sum()
 
 def _reliability_table(edges, count, n_correct, conf_sum) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):

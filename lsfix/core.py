@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #455a22ec
 from __future__ import annotations
-import os, sys, json, random, shutil, tempfile, contextlib, time, zipfile
+import os, sys, json, random, shutil, tempfile, contextlib, time, zipfile, functools, threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,7 +16,7 @@ __all__ = ['IGNORE_INDEX', 'LOGIT_LIMIT', 'seed_everything', 'key_seed', 'keyed_
            'save_json', 'save_text', 'save_npz', 'cli_name', 'fail', 'to_numpy', 'check_finite', 'check_nonempty',
            'check_ndim', 'as_logits', 'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores',
            'check_labels', 'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info',
-           'available_memory', 'check_memory']
+           'npz_mapped', 'available_memory', 'check_memory', 'retain_freed_memory', 'compiled']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -279,8 +279,8 @@ def check_logits(logits:Any, name:str="logits") -> np.ndarray:
     return as_logits(logits, name).astype(np.float64, copy=False)
 
 def row_chunks(arr:np.ndarray, rows:int|None=None) -> Iterator[tuple[int, np.ndarray]]:
-    "Yield (start, float64 copy of rows start:start+rows) of a 2-D array; by default ~8 MB per chunk, so temporaries stay small."
-    rows = rows or max(1, 2**20 // max(1, arr.shape[1]))
+    "Yield (start, float64 copy of rows start:start+rows) of a 2-D array; by default ~2 MB per chunk, so temporaries stay in cache."
+    rows = rows or max(1, 2**18 // max(1, arr.shape[1]))
     for i in range(0, len(arr), rows): yield i, arr[i:i + rows].astype(np.float64)
 
 def check_scores(scores:Any, name:str="scores") -> np.ndarray:
@@ -333,15 +333,35 @@ def check_file(path:str|Path, name:str="file") -> Path:
     return p
 
 # %% ../nbs/00_core.ipynb #fc997fb4
+def _npy_header(f:Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    "Shape, Fortran order and dtype from the `.npy` header at the file position of `f` (left just after it)."
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    return tuple(shape), fortran, dtype
+
 def npz_array_info(path:str|Path, key:str) -> tuple[tuple[int, ...], np.dtype]|None:
     "Shape and dtype of array `key` in the `.npz` at `path`, read from its header (no data loaded); None if absent."
     with zipfile.ZipFile(path) as z:
         if f"{key}.npy" not in z.namelist(): return None
-        with z.open(f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(f)
-    return tuple(shape), dtype
+        with z.open(f"{key}.npy") as f: shape, _, dtype = _npy_header(f)
+    return shape, dtype
+
+def npz_mapped(path:str|Path, key:str) -> np.ndarray|None:
+    "Array `key` of the `.npz` at `path` memory-mapped read-only, without a copy, when the archive stores it uncompressed (`np.savez`); else None (read it with `np.load`)."
+    with zipfile.ZipFile(path) as z: info = z.getinfo(f"{key}.npy")
+    if info.compress_type != zipfile.ZIP_STORED: return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # the member's local header: its name and extra field come before the data
+        if len(local) < 30 or local[:4] != b"PK\x03\x04": raise ValueError(f"{path}: {key}: damaged zip entry (no local header)")
+        name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        shape, fortran, dtype = _npy_header(f)
+        offset = f.tell()
+    size = int(np.prod(shape)) * dtype.itemsize
+    if dtype.hasobject or size == 0: return None
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=offset)
 
 def _read_int(path:str) -> int|None:
     try: text = Path(path).read_text().split()[0]
@@ -366,3 +386,30 @@ def check_memory(need:int, what:str) -> None:
     "Raise `MemoryError` saying `what` needs `need` bytes when the machine has less available."
     have = available_memory()
     if need > have: raise MemoryError(f"{what} need {need / 1e9:.1f} GB, this machine has {have / 1e9:.1f} GB available")
+
+# %% ../nbs/00_core.ipynb #b5dd92bd
+def retain_freed_memory(pad:int=2**26, below:int=2**25) -> bool:
+    "Ask glibc's malloc to serve blocks under `below` bytes from its heap and keep `pad` bytes of freed heap for reuse (M_MMAP_THRESHOLD, M_TOP_PAD); False where malloc is not glibc's."
+    import ctypes
+    try: mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError): return False
+    M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3
+    return mallopt(M_MMAP_THRESHOLD, int(below)) == 1 and mallopt(M_TOP_PAD, int(pad)) == 1
+
+# %% ../nbs/00_core.ipynb #3922dcfc
+def _jit(f:Callable) -> Callable:
+    import numba
+    try: return numba.njit(nogil=True, cache=True)(f)
+    except RuntimeError: return numba.njit(nogil=True)(f)  # no place for a disk cache (a function defined in a notebook cell)
+
+def compiled(f:Callable) -> Callable:
+    "`f` compiled by numba on its first call (no GIL, cached on disk): nothing is imported or compiled before; `.py_func` is `f`."
+    jitted, lock = [], threading.Lock()
+    @functools.wraps(f)
+    def call(*args):
+        if not jitted:
+            with lock:
+                if not jitted: jitted.append(_jit(f))
+        return jitted[0](*args)
+    call.py_func = f
+    return call

@@ -13,7 +13,7 @@ import numpy as np
 from fastcore.script import call_parse, Param
 
 import lsfix
-from .core import check_in_range, check_out_folder, atomic_folder, row_chunks, plain, cli_name, fail
+from .core import check_in_range, check_out_folder, atomic_folder, row_chunks, plain, cli_name, fail, retain_freed_memory
 from .selective import SCORE_NAMES, _chunk_scores, _percentiles, resampled_reports, selective_report, paired_difference
 from .calibration import ece_from_confidence, ece_resampled, TemperatureScaler
 from .logitnorm import LogitNorm, check_ps, _grid_chunk
@@ -401,6 +401,7 @@ def main(test:Param("logits .npz files to evaluate, one per model", str, nargs="
          target_risk:Param("add a deployment section: a threshold with selective risk <= this, certified on --val", float)=None,
          delta:Param("the deployment guarantee holds with probability >= 1 - delta", float)=0.05):
     "Selective-classification report from logits files: every score, logit-norm, temperature scaling, bootstrap CIs, plots."
+    retain_freed_memory()  # the row chunks reuse freed memory instead of faulting it in again (00_core)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # every problem is either handled or an error of its own

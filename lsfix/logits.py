@@ -12,7 +12,7 @@ import numpy as np
 
 import lsfix
 from .core import (as_logits, check_file, check_labels, check_same_length, check_in_range, check_logit_range, check_memory,
-                        npz_array_info, save_npz, to_numpy)
+                        npz_array_info, npz_mapped, save_npz, to_numpy)
 if TYPE_CHECKING: from lsfix.distributed import DistInfo
 
 # %% auto #0
@@ -108,7 +108,9 @@ def load_logits(path:str|Path, logits:bool=True) -> dict:
                 raise ValueError(f"{path}: logits: expected real numbers, got dtype {dtype}")
             check_memory(_bytes_needed(shape, dtype), f"{path}: logits {list(shape)} ({dtype})")
             data = {k: z[k] for k in keys - {"logits"}}
-            if logits: data["logits"] = z["logits"]
+            if logits:  # an uncompressed member is mapped, not copied: pages are read as the chunks use them
+                mapped = npz_mapped(path, "logits")
+                data["logits"] = z["logits"] if mapped is None else mapped
     except ValueError as e:
         if "allow_pickle" in str(e): raise ValueError(f"{path}: holds Python objects (pickled arrays), which lsfix does not load") from None
         raise

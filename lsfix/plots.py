@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-import seaborn as sns
+from matplotlib import style as mpl_style
 from matplotlib.figure import Figure
+if TYPE_CHECKING: import pandas as pd
 
 from .core import atomic_write, check_scores, check_correct, check_same_length, check_in_range
 from .selective import rc_curve, risk_at_coverage
@@ -18,12 +20,16 @@ from .analysis import max_logit_given_msp
 from .calibration import ece, ece_from_confidence, reliability, reliability_from_confidence
 
 # %% auto #0
-__all__ = ['save_figure', 'rc_curves', 'plot_max_logit_tables', 'plot_max_logit_given_msp', 'reliability_diagram']
+__all__ = ['STYLE', 'COLORBLIND', 'save_figure', 'rc_curves', 'plot_max_logit_tables', 'plot_max_logit_given_msp',
+           'reliability_diagram']
 
 # %% ../nbs/05_plots.ipynb #dde101ac
+STYLE = ("seaborn-v0_8-whitegrid", "seaborn-v0_8-paper")  # matplotlib's copies of seaborn's style sheets
+COLORBLIND = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9")  # seaborn's "colorblind"
+
 def _figure(ncols:int=1, width:float=4.2, height:float=3.4, sharey:bool=False) -> tuple[Figure, np.ndarray]:
     "A seaborn-styled Figure with `ncols` side-by-side axes (always returned as an array)."
-    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1):
+    with mpl_style.context(STYLE):
         fig = Figure(figsize=(width * ncols, height), layout="constrained")
         axes = np.atleast_1d(fig.subplots(1, ncols, sharey=sharey))
     return fig, axes
@@ -58,7 +64,7 @@ def rc_curves(curves:Mapping[str, tuple[Any, Any]], log_y:bool=False, coverages:
     "Risk (%) against coverage for each name -> (scores, correct) on one axes, with markers at `coverages`."
     for c in coverages: check_in_range(c, "coverage", 0, 1, low_open=True)
     fig, (ax,) = _figure(width=5.2, height=3.8)
-    palette = sns.color_palette("colorblind", len(curves))
+    palette = [COLORBLIND[i % len(COLORBLIND)] for i in range(len(curves))]
     for colour, (name, (scores, correct)) in zip(palette, _pairs(curves, "scores and correct").items()):
         s, c = check_scores(scores, f"{name}: scores"), check_correct(correct, f"{name}: correct")
         check_same_length(scores=s, correct=c)
@@ -79,7 +85,7 @@ def plot_max_logit_tables(tables:Mapping[str, pd.DataFrame], min_count:int=10, t
     "Side-by-side panels of precomputed `max_logit_given_msp` tables (name -> table), ✓ vs ✗ mean ± std."
     if not tables: raise ValueError("tables: need at least one name -> table")
     fig, axes = _figure(ncols=len(tables), width=4.0, height=3.4)
-    colours = {True: sns.color_palette("colorblind")[0], False: sns.color_palette("colorblind")[3]}
+    colours = {True: COLORBLIND[0], False: COLORBLIND[3]}
     for ax, (name, tab) in zip(axes, tables.items()):
         for ok, part in tab[tab["count"] >= min_count].groupby("correct", sort=False):
             ax.plot(part["msp"], part["mean"], color=colours[ok], lw=1.6, label="correct ✓" if ok else "wrong ✗")
@@ -102,7 +108,7 @@ def reliability_diagram(models:Mapping[str, tuple[Any, Any]], n_bins:int=15, tit
     "Side-by-side reliability diagrams (one per name -> (probs [N,K], labels) or (confidence [N], correct)), each titled with its ECE."
     models = _pairs(models, "probs and labels")
     fig, axes = _figure(ncols=len(models), width=3.4, height=3.4, sharey=True)
-    blue, red = sns.color_palette("colorblind")[0], sns.color_palette("colorblind")[3]
+    blue, red = COLORBLIND[0], COLORBLIND[3]
     for ax, (name, (probs, labels)) in zip(axes, models.items()):
         by_confidence = np.ndim(probs) == 1  # (confidence, correct): what a report keeps of the probabilities
         table = (reliability_from_confidence if by_confidence else reliability)(probs, labels, n_bins=n_bins)

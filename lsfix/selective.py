@@ -4,20 +4,21 @@
 
 # %% ../nbs/02_selective.ipynb #6a780887
 from __future__ import annotations
-import contextlib, functools, math, os
+import collections, contextlib, functools, math, os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy
+from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy, compiled
 
 # %% auto #0
-__all__ = ['SCORE_NAMES', 'LOWER_IS_BETTER', 'METRIC_FAMILIES', 'log_softmax', 'softmax', 'msp', 'max_logit', 'neg_entropy',
-           'margin', 'neg_energy', 'doctor', 'confidence_scores', 'rc_curve', 'aurc', 'oracle_aurc', 'eaurc', 'augrc',
-           'risk_at_coverage', 'coverage_at_risk', 'resampled_reports', 'bootstrap_ci', 'selective_report',
-           'paired_difference', 'contrast_report', 'seed_averaged_difference', 'verdict', 'claim_verdict']
+__all__ = ['SCORE_NAMES', 'COVERAGE_AT_RISK', 'RISK_AT_COVERAGE', 'LOWER_IS_BETTER', 'METRIC_FAMILIES', 'log_softmax', 'softmax',
+           'msp', 'max_logit', 'neg_entropy', 'margin', 'neg_energy', 'doctor', 'confidence_scores', 'rc_curve', 'aurc',
+           'oracle_aurc', 'eaurc', 'augrc', 'risk_at_coverage', 'coverage_at_risk', 'resampled_reports', 'bootstrap_ci',
+           'selective_report', 'paired_difference', 'contrast_report', 'seed_averaged_difference', 'verdict',
+           'claim_verdict']
 
 # %% ../nbs/02_selective.ipynb #840e7dc3
 def _softmax_parts(v:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -329,11 +330,20 @@ def _resample_weights(n:int, n_boot:int, seed:int, cluster:np.ndarray|None=None)
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, 2**16 // n))  # small chunks stay in cache
     for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        drawn = _draw(rng, units, (b, units)) + (units * np.arange(b))[:, None]  # the same draws whatever the chunk size
-        w = np.bincount(drawn.ravel(), minlength=b * units).reshape(b, units)
-        if w.max() < 256: w = w.astype(np.uint8)  # a count above 255 is possible but rare: 8x less memory traffic
+        drawn = _draw(rng, units, (min(chunk, n_boot - start), units))  # the same draws whatever the chunk size
+        w = np.zeros(drawn.shape, np.uint8)  # bytes: 8x less memory traffic than int64 counts
+        if not _count_draws(drawn, w): w = np.stack([np.bincount(d, minlength=units) for d in drawn])  # a count above 255: rare
         yield w if cluster is None else w[:, cluster]
+
+@compiled
+def _count_draws(drawn, counts):
+    "counts[r, i] = how often i occurs in drawn[r], as bytes; False (counts unusable) if one would pass 255."
+    for r in range(drawn.shape[0]):
+        for i in range(drawn.shape[1]):
+            k = drawn[r, i]
+            if counts[r, k] == 255: return False
+            counts[r, k] += 1
+    return True
 
 def _descending_blocks(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Samples by descending score, the position where each block of equal scores starts in that order, and the error flags in it."
@@ -378,16 +388,22 @@ def resampled_reports(pairs:Mapping[str, tuple[ArrayLike, ArrayLike]], n_boot:in
     n = check_same_length(**{name: s for name, (s, _) in checked.items()})
     codes = _cluster_codes(cluster, n)
     blocks = {name: _descending_blocks(s, c) for name, (s, c) in checked.items()}
-    jobs = {**{name: lambda w, b=b: _by_size(_report_from, *_block_counts(w, *b)) for name, b in blocks.items()},
+    jobs = {**{name: lambda w, b=b: _resampled_report(w, *b) for name, b in blocks.items()},
             **{name: lambda w, f=f, name=name: {name: f(w)} for name, f in (extra or {}).items()}}
     stats = {name: {} for name in jobs}
-    # each score is one independent job per chunk of resamples; NumPy releases the GIL, so threads share the cores
+    def collect(done):
+        for name, d in zip(jobs, done):
+            for k, v in d.items(): stats[name].setdefault(k, []).append(v)
+    # each score is one independent job per chunk of resamples, and the compiled loops release the GIL: the
+    # threads take jobs as they come while the next chunks are drawn (a few chunks in flight bound the memory)
     workers = min(_threads(threads), len(jobs))
     with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        pending = collections.deque()
         for w in _resample_weights(n, n_boot, seed, codes):
-            done = pool.map(lambda job: job(w), jobs.values()) if pool else (job(w) for job in jobs.values())
-            for name, d in zip(jobs, done):
-                for k, v in d.items(): stats[name].setdefault(k, []).append(v)
+            if not pool: collect([job(w) for job in jobs.values()]); continue
+            pending.append([pool.submit(job, w) for job in jobs.values()])
+            if len(pending) > 2 * workers: collect([f.result() for f in pending.popleft()])
+        while pending: collect([f.result() for f in pending.popleft()])
     return {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in stats.items()}
 
 # %% ../nbs/02_selective.ipynb #a0c12d26
@@ -411,13 +427,15 @@ def bootstrap_ci(metric:Callable, scores:ArrayLike, correct:ArrayLike, n_boot:in
     return (estimate, *_percentiles(stats, level))
 
 # %% ../nbs/02_selective.ipynb #6beb8375
+COVERAGE_AT_RISK, RISK_AT_COVERAGE = {"cov@1%": 0.01, "cov@5%": 0.05}, {"risk@10%": 0.1, "risk@50%": 0.5}  # the report's operating points
+
 def _report_from(m:np.ndarray, e:np.ndarray, n:int, w:np.ndarray|None=None, b:np.ndarray|None=None) -> dict[str, np.ndarray]:
     "Every report metric from block counts (and the per-block counts w_j, b_j when known), sharing the risks and the AURC."
     r, n_err = _risks(m, e), e[..., -1]
     a, o = _aurc_from(m, e, n, r, w, b), _oracle_from(n_err, n)
     return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": _augrc_from(m, e, n, w, b),
-            "cov@1%": _coverage_at_risk_from(m, e, n, 0.01, r), "cov@5%": _coverage_at_risk_from(m, e, n, 0.05, r),
-            "risk@10%": _risk_at_coverage_from(m, e, n, 0.1), "risk@50%": _risk_at_coverage_from(m, e, n, 0.5)}
+            **{k: _coverage_at_risk_from(m, e, n, risk, r) for k, risk in COVERAGE_AT_RISK.items()},
+            **{k: _risk_at_coverage_from(m, e, n, cov) for k, cov in RISK_AT_COVERAGE.items()}}
 
 def selective_report(scores:ArrayLike, correct:ArrayLike, n_boot:int=0, level:float=0.95, seed:int=0,
                      cluster:ArrayLike|None=None) -> dict:
@@ -429,6 +447,72 @@ def selective_report(scores:ArrayLike, correct:ArrayLike, n_boot:int=0, level:fl
     _check_boot(n_boot, level)
     return {k: (est[k], *_percentiles(v, level)) for k, v in resampled_reports({"": (s, c)}, n_boot, seed, cluster)[""].items()}
 
+
+# %% ../nbs/02_selective.ipynb #1c370e2a
+@compiled
+def _report_rows(w, order, starts, err, risks, k_cov, sums, out):
+    "`_report_from` of each resample `w[row]` in one pass down the blocks: block sums of E[r_k] into `sums [b, J]`; `out [b, ·]`: errors, AUGRC, accepted count at each of `risks`, risk at the first block with at least `k_cov[row, i]` accepted."
+    n, n_blocks, n_risks, n_cov = order.shape[0], starts.shape[0], risks.shape[0], k_cov.shape[1]
+    top_risk = risks.max()
+    for row in range(w.shape[0]):
+        wr, accepted, risk_at = w[row], out[row, 2:2 + n_risks], out[row, 2 + n_risks:]
+        m, e, w_dot_e, w_dot_b = 0, 0, 0, 0
+        accepted[:] = 0.0
+        risk_at[:] = -1.0  # not reached yet
+        next_k = k_cov[row].min()  # the smallest count not reached yet: one comparison per block
+        for j in range(n_blocks):
+            if n_blocks == n:  # no ties among the scores: block j is sample order[j]
+                W = np.int64(wr[order[j]])
+                B = W * err[j]
+            else:  # the resample's samples and errors in block j
+                W, B = 0, 0
+                for pos in range(starts[j], starts[j + 1] if j + 1 < n_blocks else n):
+                    W += np.int64(wr[order[pos]])
+                    B += np.int64(wr[order[pos]]) * err[pos]
+            m += W
+            e += B
+            r = e / max(m, 1)
+            if W <= 1: sums[row, j] = W * r  # a block the resample missed adds 0 (no branch: cheaper than skipping it)
+            else:  # W tied positions: _expected_risk_sums's formula with _harmonic_gap's H_m − H_{m−W}
+                lo = m - W
+                x = lo + 1.0
+                if W <= _SHORT:
+                    h = 1 / x
+                    for i in range(1, W): h += 1 / (x + float(i))
+                else:
+                    table = 0.0
+                    if lo < _SMALL - 1: table, x = _HARMONIC[min(m, _SMALL - 1)] - _HARMONIC[lo], float(_SMALL)
+                    y = max(m + 1.0, x)
+                    d, a, b = y - x, 1 / (x * x), 1 / (y * y)
+                    series = 1 / 12 - (a + b) / 120 + (a * a + a * b + b * b) / 252 - (a + b) * (a * a + b * b) / 240
+                    h = table + (math.log1p(d / x) + d / (2 * x * y) + d * (x + y) * a * b * series)
+                sums[row, j] = B + ((e - B) * W - lo * B) / W * h
+            w_dot_e += W * e
+            w_dot_b += W * B
+            if r <= top_risk:
+                for i in range(n_risks):
+                    if r <= risks[i]: accepted[i] = m
+            if m >= next_k:
+                next_k = 1 << 62
+                for i in range(n_cov):
+                    if risk_at[i] < 0:
+                        if m >= k_cov[row, i]: risk_at[i] = r
+                        else: next_k = min(next_k, k_cov[row, i])
+        out[row, 0] = e
+        out[row, 1] = (2 * w_dot_e - w_dot_b + e) / 2 / m / m
+
+def _resampled_report(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> dict[str, np.ndarray]:
+    "`_report_from` of every resample in the weights `w [b, n]`, bit for bit what `_by_size(_report_from, *_block_counts(w, ...))` gives, by the compiled loop."
+    n = w.sum(1, dtype=np.int64)
+    risks = np.array(list(COVERAGE_AT_RISK.values()))
+    k_cov = np.array([[_min_accepted(int(k), c) for c in RISK_AT_COVERAGE.values()] for k in n], dtype=np.int64).reshape(len(n), -1)
+    sums, out = np.empty((len(w), len(starts))), np.empty((len(w), 2 + len(risks) + k_cov.shape[1]))
+    _report_rows(w, order, starts, err, risks, k_cov, sums, out)
+    a, n_err = sums.sum(-1) / n, out[:, 0].astype(np.int64)
+    o = np.array([_oracle_value(int(k), int(q)) for k, q in zip(n, n_err)])
+    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": out[:, 1],
+            **{k: out[:, 2 + i] / n for i, k in enumerate(COVERAGE_AT_RISK)},
+            **{k: out[:, 2 + len(risks) + i] for i, k in enumerate(RISK_AT_COVERAGE)}}
 
 # %% ../nbs/02_selective.ipynb #baa7310a
 def paired_difference(scores_a:ArrayLike, correct_a:ArrayLike, scores_b:ArrayLike, correct_b:ArrayLike, n_boot:int=1000,
