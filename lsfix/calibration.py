@@ -142,8 +142,8 @@ def _nll_derivatives(v:np.ndarray, y:np.ndarray, beta:float) -> tuple[float, flo
         h += float(((w * z).sum(1) / s - ez ** 2).sum())
     return g / len(v), h / len(v)
 
-def _newton(v:np.ndarray, y:np.ndarray, beta:float, max_iter:int) -> tuple[float, float|None]:
-    "Minimise the NLL over β = 1/T in the search range from `beta`: (β, the bound if the minimum lies at or beyond it)."
+def _newton(v:np.ndarray, y:np.ndarray, beta:float, max_iter:int, tol:float=1e-5) -> tuple[float, float|None]:
+    "Minimise the NLL over β = 1/T in the search range from `beta`, until a Newton step is below `tol`·β: (β, the bound if the minimum lies at or beyond it)."
     lo, hi = 1 / T_BOUNDS[1], 1 / T_BOUNDS[0]      # the bracket of β
     unchecked = {lo, hi}                           # bounds where the sign of f' has not been seen yet
     last_step = np.inf
@@ -161,7 +161,7 @@ def _newton(v:np.ndarray, y:np.ndarray, beta:float, max_iter:int) -> tuple[float
                 if (gb <= 0) if g < 0 else (gb >= 0): return bound, bound
             new = np.sqrt(lo * hi)                   # bisect in log space
         last_step, beta = new - beta, new
-        if abs(last_step) <= 1e-7 * beta: break      # Newton converges quadratically: the error after this step is ~1e-14
+        if abs(last_step) <= tol * beta: break       # quadratic convergence: the error after a step of relative size s is ~s²
     return beta, None
 
 class TemperatureScaler:
@@ -176,8 +176,8 @@ class TemperatureScaler:
         y = check_labels(labels, v.shape[1])
         check_same_length(logits=v, labels=y)
         beta, at_bound = 1.0, None
-        if len(v) > 40_000:  # converge on a strided subsample first: then two or three passes over all rows suffice
-            beta, _ = _newton(v[::len(v) // 20_000], y[::len(v) // 20_000], beta, self.max_iter)
+        if len(v) > 40_000:  # a strided subsample first, to ~1e-3: then two passes over all rows usually suffice
+            beta, _ = _newton(v[::len(v) // 20_000], y[::len(v) // 20_000], beta, self.max_iter, tol=1e-3)
         beta, at_bound = _newton(v, y, beta, self.max_iter)
         self.temperature = float(1 / beta)
         correct = np.concatenate([c.argmax(1) for _, c in row_chunks(v)]) == y

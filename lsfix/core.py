@@ -4,19 +4,21 @@
 
 # %% ../nbs/00_core.ipynb #455a22ec
 from __future__ import annotations
-import os, sys, json, random, shutil, tempfile, contextlib, time, zipfile, functools, threading
+import os, sys, json, random, shutil, tempfile, contextlib, time, zipfile, functools, threading, collections
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'LOGIT_LIMIT', 'seed_everything', 'key_seed', 'keyed_generator', 'get_device', 'busy_cores',
-           'thread_policy', 'configure_threads', 'atomic_write', 'atomic_folder', 'check_out_folder', 'atomic_save',
-           'save_json', 'save_text', 'save_npz', 'cli_name', 'fail', 'to_numpy', 'check_finite', 'check_nonempty',
-           'check_ndim', 'as_logits', 'check_logit_range', 'plain', 'check_logits', 'row_chunks', 'check_scores',
-           'check_labels', 'check_correct', 'check_same_length', 'check_in_range', 'check_file', 'npz_array_info',
-           'npz_mapped', 'available_memory', 'check_memory', 'retain_freed_memory', 'compiled']
+           'thread_policy', 'configure_threads', 'worker_threads', 'ordered_map', 'atomic_write', 'atomic_folder',
+           'check_out_folder', 'atomic_save', 'save_json', 'save_text', 'save_npz', 'cli_name', 'fail', 'to_numpy',
+           'check_finite', 'check_nonempty', 'check_ndim', 'as_logits', 'check_logit_range', 'plain', 'check_logits',
+           'row_chunks', 'check_scores', 'check_labels', 'check_correct', 'check_same_length', 'check_in_range',
+           'check_file', 'npz_array_info', 'npz_mapped', 'available_memory', 'check_memory', 'retain_freed_memory',
+           'compiled']
 
 # %% ../nbs/00_core.ipynb #2916400b
 def seed_everything(seed:int, deterministic:bool=False) -> None:
@@ -89,6 +91,28 @@ def configure_threads(processes:int=1, requested:int=0) -> tuple[int, str]:
     torch.set_num_threads(n)
     _THREADS_SET = n
     return n, why
+
+# %% ../nbs/00_core.ipynb #2fe37625
+def worker_threads(threads:int|None=None) -> int:
+    "Worker threads: `threads`, else OMP_NUM_THREADS, else the cores this process may use."
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1: raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    return int(threads)
+
+def ordered_map(f:Callable, items:Iterable, threads:int|None=None) -> Iterator:
+    "`f(item)` for each item, computed in `worker_threads(threads)` threads, yielded in order; at most two items per thread in flight."
+    n = worker_threads(threads)
+    if n == 1:
+        yield from map(f, items)
+        return
+    with ThreadPoolExecutor(n) as pool:
+        pending = collections.deque()
+        for item in items:
+            pending.append(pool.submit(f, item))
+            if len(pending) > 2 * n: yield pending.popleft().result()
+        while pending: yield pending.popleft().result()
 
 # %% ../nbs/00_core.ipynb #a30ae87d
 IGNORE_INDEX = 255  # void pixels of a segmentation label map

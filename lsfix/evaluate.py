@@ -13,7 +13,7 @@ import numpy as np
 from fastcore.script import call_parse, Param
 
 import lsfix
-from .core import check_in_range, check_out_folder, atomic_folder, row_chunks, plain, cli_name, fail, retain_freed_memory
+from .core import check_in_range, check_out_folder, atomic_folder, row_chunks, plain, cli_name, fail, retain_freed_memory, ordered_map
 from .selective import SCORE_NAMES, _chunk_scores, _percentiles, resampled_reports, selective_report, paired_difference
 from .calibration import ece_from_confidence, ece_resampled, TemperatureScaler
 from .logitnorm import LogitNorm, check_ps, _grid_chunk
@@ -84,22 +84,24 @@ SCORES = SCORE_NAMES + ("logit-norm",)
 PAIRED_SCORES, PAIRED_METRICS = ("MSP", "logit-norm"), ("error", "aurc", "eaurc", "augrc")
 
 def fit_validation(val:dict, ps:Sequence[float]=range(1, 11)) -> tuple[LogitNorm, TemperatureScaler]:
-    "Logit-norm's p and the temperature, fitted on a loaded validation file."
+    "Logit-norm's p and the temperature, fitted on a loaded validation file, the two fits side by side in threads."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a degenerate fit is reported by the scaler's warning
-        return LogitNorm(ps=ps).fit(val["logits"], val["labels"]), TemperatureScaler().fit(val["logits"], val["labels"])
+        return tuple(ordered_map(lambda fit: fit.fit(val["logits"], val["labels"]), (LogitNorm(ps=ps), TemperatureScaler())))
 
 def _one_pass(v:np.ndarray, y:np.ndarray, temperature:float|None, ln:LogitNorm|None) -> dict[str, np.ndarray]:
-    "Every score (logit-norm's too), the correctness and the ECE inputs (with and without temperature) from one pass over row chunks."
+    "Every score (logit-norm's too), the correctness and the ECE inputs (with and without temperature) from one pass over row chunks (in threads)."
     out = {k: np.empty(len(v)) for k in SCORE_NAMES + ("conf", "conf_t", "logit-norm")}
     pred, pred_p = np.empty(len(v), dtype=np.int64), np.empty(len(v), dtype=np.int64)
-    for i, c in row_chunks(v):
+    def chunk(start_rows):
+        i, c = start_rows
         rows = slice(i, i + len(c))
         scores, p = _chunk_scores(c)
         for k, s in scores.items(): out[k][rows] = s
         pred[rows], pred_p[rows], out["conf"][rows] = c.argmax(1), p.argmax(1), p.max(1)
         if temperature is not None: out["conf_t"][rows] = 1 / np.exp((c - c.max(1, keepdims=True)) / temperature).sum(1)
         if ln is not None and ln.p is not None: out["logit-norm"][rows] = _grid_chunk(c, np.array([ln.p]), np.zeros(1, int), ln.centre)[0]
+    for _ in ordered_map(chunk, row_chunks(v)): pass  # each chunk writes its own rows
     out["correct"], out["correct_p"] = pred == y, pred_p == y
     return out
 

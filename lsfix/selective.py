@@ -4,14 +4,13 @@
 
 # %% ../nbs/02_selective.ipynb #6a780887
 from __future__ import annotations
-import collections, contextlib, functools, math, os
-from concurrent.futures import ThreadPoolExecutor
+import functools, math
 from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy, compiled
+from .core import as_logits, check_logits, check_scores, check_correct, check_same_length, check_in_range, row_chunks, to_numpy, compiled, ordered_map
 
 # %% auto #0
 __all__ = ['SCORE_NAMES', 'COVERAGE_AT_RISK', 'RISK_AT_COVERAGE', 'LOWER_IS_BETTER', 'METRIC_FAMILIES', 'log_softmax', 'softmax',
@@ -372,13 +371,6 @@ def _by_size(kernel:Callable, m:np.ndarray, *counts:np.ndarray) -> np.ndarray|di
         for k, v in d.items(): out[k][rows] = v
     return out
 
-def _threads(threads:int|None) -> int:
-    "Worker threads: `threads`, else OMP_NUM_THREADS, else the cores this process may use."
-    if threads is None:
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        threads = int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if not isinstance(threads, (int, np.integer)) or threads < 1: raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    return int(threads)
 
 def resampled_reports(pairs:Mapping[str, tuple[ArrayLike, ArrayLike]], n_boot:int=1000, seed:int=0, cluster:ArrayLike|None=None,
                       extra:Mapping[str, Callable[[np.ndarray], np.ndarray]]|None=None, threads:int|None=None) -> dict[str, dict[str, np.ndarray]]:
@@ -391,19 +383,11 @@ def resampled_reports(pairs:Mapping[str, tuple[ArrayLike, ArrayLike]], n_boot:in
     jobs = {**{name: lambda w, b=b: _resampled_report(w, *b) for name, b in blocks.items()},
             **{name: lambda w, f=f, name=name: {name: f(w)} for name, f in (extra or {}).items()}}
     stats = {name: {} for name in jobs}
-    def collect(done):
-        for name, d in zip(jobs, done):
-            for k, v in d.items(): stats[name].setdefault(k, []).append(v)
-    # each score is one independent job per chunk of resamples, and the compiled loops release the GIL: the
-    # threads take jobs as they come while the next chunks are drawn (a few chunks in flight bound the memory)
-    workers = min(_threads(threads), len(jobs))
-    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-        pending = collections.deque()
-        for w in _resample_weights(n, n_boot, seed, codes):
-            if not pool: collect([job(w) for job in jobs.values()]); continue
-            pending.append([pool.submit(job, w) for job in jobs.values()])
-            if len(pending) > 2 * workers: collect([f.result() for f in pending.popleft()])
-        while pending: collect([f.result() for f in pending.popleft()])
+    # each score is one job per chunk of resamples, and the compiled loops release the GIL: the threads take the
+    # jobs as they come while the next chunks are drawn
+    tasks = ((name, job, w) for w in _resample_weights(n, n_boot, seed, codes) for name, job in jobs.items())
+    for name, d in ordered_map(lambda task: (task[0], task[1](task[2])), tasks, threads):
+        for k, v in d.items(): stats[name].setdefault(k, []).append(v)
     return {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in stats.items()}
 
 # %% ../nbs/02_selective.ipynb #a0c12d26

@@ -169,8 +169,8 @@ def test_memory_check_before_work(tmp_path):
 
 
 def test_help_is_fast():
-    "`lsfix-eval --help` imports no heavy module (torch, pandas, matplotlib)."
+    "`lsfix-eval --help` imports no heavy module (torch, pandas, matplotlib, numba)."
     code = "import sys, runpy; sys.argv = ['lsfix-eval', '--help']\ntry: runpy.run_module('lsfix.evaluate', run_name='__main__')\nexcept SystemExit: pass\n" \
-           "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'seaborn', 'scipy') if m in sys.modules))"
+           "print(sorted(m for m in ('torch', 'pandas', 'matplotlib', 'seaborn', 'scipy', 'numba') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
