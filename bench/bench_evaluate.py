@@ -8,7 +8,7 @@ to compile them), then twice warm; its timed row is the median of the warm runs.
 a temporary folder (about 5 GB on disk) and removed afterwards.
 """
 from __future__ import annotations
-import os, subprocess, sys, tempfile, time
+import json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +31,25 @@ def make_logits(path:Path, n:int, k:int, dtype:type, seed:int) -> int:
     return logits.nbytes
 
 
+# Linux starts a child's peak RSS at its parent's RSS at fork time, so the timed process is started by a small
+# launcher of its own (a few MB), not by this process, which holds the generated logits.
+LAUNCH = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"wall": time.perf_counter() - start, "rss": usage.ru_maxrss * 1024, "code": os.waitstatus_to_exitcode(status),
+                  "stderr": proc.stderr.read().decode()[-2000:]}))
+"""
+
 def run_cli(args:list[str]) -> tuple[float, int]:
     "Wall seconds and peak RSS (bytes) of `python -m lsfix.evaluate args` in its own process."
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "lsfix.evaluate", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0: raise RuntimeError(f"lsfix-eval {' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss * 1024  # Linux reports kilobytes
+    out = subprocess.run([sys.executable, "-c", LAUNCH, sys.executable, "-m", "lsfix.evaluate", *args], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    if res["code"] != 0: raise RuntimeError(f"lsfix-eval {' '.join(args)} failed: {res['stderr']}")
+    return res["wall"], res["rss"]
 
 
 def clear_compiled() -> int:

@@ -68,10 +68,11 @@ def run() -> list[dict]:
     "AURC, selective_report and rc_curve vs the fastest sort at 1e6 and 1e7, torch-uncertainty if present, the bootstrap at 1e5, ECE at 1e7."
     rows = curve_rows(10**6, 5) + curve_rows(10**7, 3) + torch_uncertainty_rows(10**6, 3) + torch_uncertainty_rows(10**7, 1)
     s, c = data(10**5)
+    selective_report(s[:100], c[:100], n_boot=2)  # loads (or compiles) the bootstrap's compiled loops: timed in bench_evaluate
     rows.append({"name": "bootstrap_ci(aurc) n=1e5, 1000 resamples", "value": round(timed(lambda: bootstrap_ci(aurc, s, c), 1), 3),
-                 "unit": "s", "target": 5.0, "note": "one run"})
+                 "unit": "s", "target": 5.0, "note": "one run, compiled loops loaded"})
     rows.append({"name": "selective_report n=1e5, 1000 resamples", "value": round(timed(lambda: selective_report(s, c, n_boot=1000), 1), 3),
-                 "unit": "s", "note": "CIs for all nine metrics from the same resamples; one run"})
+                 "unit": "s", "note": "CIs for all nine metrics from the same resamples; one run, compiled loops loaded"})
     n, k = 10**7, 10
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(n, k)).astype(np.float32) * 3

@@ -35,3 +35,21 @@ def test_readme_beyond_the_paper_matches_saved_results():
     readme = (ROOT / "README.md").read_text()
     missing = [q for q in _beyond_quotes() if q not in readme]
     assert not missing, f"README's 'Beyond the paper' paragraph does not quote the saved results: {missing} are missing"
+
+
+def _eval_bench_quote(results:dict) -> str:
+    "The README's sentence on lsfix-eval's speed, from the committed `make bench` rows."
+    rows = {r["name"]: r for r in results["results"] if r["module"] == "bench_evaluate"}
+    big, wide = (rows[f"lsfix-eval {label} test + val, 1,000 resamples, figures"] for label in ("100k x 1,000 float32", "50k x 20,000 float16"))
+    rss = lambda row: re.search(r"peak RSS ([\d.]+) GB", row["note"]).group(1)
+    return (f"`make bench` measured {big['value']:.1f} s and {rss(big)} GB peak for 100k × 1,000 float32 test + validation files "
+            f"and {wide['value']:.0f} s and {rss(wide)} GB for 50k × 20,000 float16 ones")
+
+
+def test_readme_eval_speed_matches_bench():
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    quote = _eval_bench_quote(results)
+    assert quote in re.sub(r"\s+", " ", (ROOT / "README.md").read_text()), f"README should quote the committed bench rows: {quote!r}"
+    changed = json.loads(json.dumps(results))
+    next(r for r in changed["results"] if r["name"].startswith("lsfix-eval 100k x 1,000 float32 test"))["value"] += 1
+    assert _eval_bench_quote(changed) != quote  # the check can fail
