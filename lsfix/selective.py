@@ -111,30 +111,35 @@ def _inputs(scores:ArrayLike, correct:ArrayLike) -> tuple[np.ndarray, np.ndarray
     check_same_length(scores=s, correct=c)
     return s, c
 
-def _block_starts(ss:np.ndarray) -> np.ndarray:
-    "Index in the sorted scores `ss` where each block of equal scores starts."
+def _block_starts(ss:np.ndarray) -> np.ndarray|None:
+    "Index in the sorted scores `ss` where each block of equal scores starts; None when every score is distinct (every index starts one)."
     new_block = np.empty(len(ss), dtype=bool)
     new_block[0] = True
     np.not_equal(ss[1:], ss[:-1], out=new_block[1:])
-    return np.flatnonzero(new_block)
+    return None if new_block.all() else np.flatnonzero(new_block)
 
 def _ascending_blocks(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     "One ascending argsort: the order, the sorted scores, the sorted index where each block of equal scores starts, and the sorted error flags."
     order = np.argsort(s)  # ascending and contiguous: fancy indexing with a reversed view would copy it first
     ss = s[order]
-    return order, ss, _block_starts(ss), ~c[order]
+    starts = _block_starts(ss)
+    return order, ss, np.arange(len(s)) if starts is None else starts, ~c[order]
 
 def _sorted_errors(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Scores in ascending order and the error flag of each position, without an argsort of all n scores."
-    error_scores, correct_scores = np.sort(s[~c]), np.sort(s[c])  # value sorts: much faster than an argsort
-    both = np.concatenate([error_scores, correct_scores])
+    n_err = len(s) - np.count_nonzero(c)
+    both = np.empty(len(s))  # the error scores, then the correct ones, each run sorted in place: value sorts, much faster than an argsort
+    np.compress(~c, s, out=both[:n_err]); np.compress(c, s, out=both[n_err:])
+    both[:n_err].sort(); both[n_err:].sort()
     merge = np.argsort(both, kind="stable")  # two sorted runs: the stable sort merges them in O(n)
-    return both[merge], merge < len(error_scores)
+    return both[merge], merge < n_err
 
 def _curve_counts(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Accepted counts m_j, accepted errors e_j and thresholds t_j, one per distinct score, descending."
     ss, err = _sorted_errors(s, c)
     starts = _block_starts(ss)
+    if starts is None:  # distinct scores (the usual case): one block per sample, no gathers (each fresh [n] array costs page faults)
+        return np.arange(1, len(s) + 1), np.cumsum(err[::-1], dtype=np.int64), ss[::-1]
     cum = np.cumsum(err, dtype=np.int32 if len(s) < 2**31 else np.int64)  # int32 halves the memory traffic
     e = cum[starts - 1].astype(np.int64)  # errors below each block (starts[0] = 0 reads the total: reset next)
     e[0] = 0
@@ -184,7 +189,12 @@ def _harmonic_gap(lo:np.ndarray, hi:np.ndarray) -> np.ndarray:
 
 def _widths(m:np.ndarray, e:np.ndarray, w:np.ndarray|None=None, b:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
     "Samples w_j and errors b_j in each block: as given (the bootstrap has them before its cumulative sums), else m's and e's differences."
-    return (np.diff(m, axis=-1, prepend=0) if w is None else w), (np.diff(e, axis=-1, prepend=0) if b is None else b)
+    def widths(x):  # np.diff(x, prepend=0) without its concatenated copy (a fresh [n] array costs page faults at large n)
+        d = np.empty_like(x)
+        d[..., :1] = x[..., :1]
+        np.subtract(x[..., 1:], x[..., :-1], out=d[..., 1:])
+        return d
+    return (widths(m) if w is None else w), (widths(e) if b is None else b)
 
 def _expected_risk_sums(m:np.ndarray, e:np.ndarray, r:np.ndarray|None=None, w:np.ndarray|None=None,
                         b:np.ndarray|None=None) -> np.ndarray:
