@@ -71,13 +71,17 @@ def busy_cores(interval:float=0.25) -> float:
     if total1 <= total0: return 0.0
     return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
 
+def _omp_threads() -> int|None:
+    "The thread count OMP_NUM_THREADS asks for, or None when it is unset or not a positive integer."
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else None
+
 def thread_policy(processes:int=1, requested:int=0) -> tuple[int, str]:
     "Intra-op threads per process for CPU training, and why (see the policy above)."
     import torch  # imported where used: `lsfix-eval --help` must not pay for torch
     cores, processes = os.cpu_count() or 1, max(1, processes)
     if requested: return requested, "set by the config field threads"
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0: return int(env), "set by OMP_NUM_THREADS"
+    if _omp_threads(): return _omp_threads(), "set by OMP_NUM_THREADS"
     if torch.get_num_threads() not in (cores, _THREADS_SET): return torch.get_num_threads(), "set by torch.set_num_threads"
     busy = busy_cores()
     free = max(1, round(cores - busy))
@@ -96,8 +100,7 @@ def configure_threads(processes:int=1, requested:int=0) -> tuple[int, str]:
 def worker_threads(threads:int|None=None) -> int:
     "Worker threads: `threads`, else OMP_NUM_THREADS, else the cores this process may use."
     if threads is None:
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        threads = int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = _omp_threads() or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1: raise ValueError(f"threads must be a positive integer, got {threads!r}")
     return int(threads)
 

@@ -187,19 +187,18 @@ def _harmonic_gap(lo:np.ndarray, hi:np.ndarray) -> np.ndarray:
     out[long] = table + _digamma_gap(x, np.maximum(hi + 1.0, x))
     return out
 
-def _widths(m:np.ndarray, e:np.ndarray, w:np.ndarray|None=None, b:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
-    "Samples w_j and errors b_j in each block: as given (the bootstrap has them before its cumulative sums), else m's and e's differences."
+def _widths(m:np.ndarray, e:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Samples w_j and errors b_j in each block: m's and e's differences along the last axis."
     def widths(x):  # np.diff(x, prepend=0) without its concatenated copy (a fresh [n] array costs page faults at large n)
         d = np.empty_like(x)
         d[..., :1] = x[..., :1]
         np.subtract(x[..., 1:], x[..., :-1], out=d[..., 1:])
         return d
-    return (widths(m) if w is None else w), (widths(e) if b is None else b)
+    return widths(m), widths(e)
 
-def _expected_risk_sums(m:np.ndarray, e:np.ndarray, r:np.ndarray|None=None, w:np.ndarray|None=None,
-                        b:np.ndarray|None=None) -> np.ndarray:
+def _expected_risk_sums(m:np.ndarray, e:np.ndarray, r:np.ndarray|None=None) -> np.ndarray:
     "Per block: the sum of E[r_k] over its positions k, tied samples in a uniformly random order (closed form)."
-    w, b = _widths(m, e, w, b)
+    w, b = _widths(m, e)
     sums = w * (_risks(m, e) if r is None else r)  # a one-sample block: its own risk e_j/m_j; an empty one: 0
     tied = np.flatnonzero(w > 1)  # flat indices: much faster than a boolean mask on a 2-D bootstrap chunk
     if len(tied):
@@ -208,14 +207,13 @@ def _expected_risk_sums(m:np.ndarray, e:np.ndarray, r:np.ndarray|None=None, w:np
         sums.reshape(-1)[tied] = b + (errors_before * w - before * b) / w * _harmonic_gap(before, before + w)
     return sums
 
-def _aurc_from(m:np.ndarray, e:np.ndarray, n:int, r:np.ndarray|None=None, w:np.ndarray|None=None,
-               b:np.ndarray|None=None) -> np.ndarray:
+def _aurc_from(m:np.ndarray, e:np.ndarray, n:int, r:np.ndarray|None=None) -> np.ndarray:
     "(1/n) Σ_k E[r_k] over the last axis, ties in expectation; blocks with no sample (m_j = m_{j−1}) add nothing."
-    return _expected_risk_sums(m, e, r, w, b).sum(-1) / n
+    return _expected_risk_sums(m, e, r).sum(-1) / n
 
-def _augrc_from(m:np.ndarray, e:np.ndarray, n:int, w:np.ndarray|None=None, b:np.ndarray|None=None) -> np.ndarray:
+def _augrc_from(m:np.ndarray, e:np.ndarray, n:int) -> np.ndarray:
     "(1/n²) Σ_k E[e_k] over the last axis: Σ_j (w_j e_{j−1} + b_j (w_j + 1)/2) = (2 w·e − w·b + e_J)/2, in exact integers."
-    w, b = _widths(m, e, w, b)
+    w, b = _widths(m, e)
     dot = lambda x, y: np.einsum("...j,...j->...", x, y, dtype=np.int64)  # no [b, J] temporaries
     return (2 * dot(w, e) - dot(w, b) + e[..., -1]) / 2 / n / n
 
@@ -318,7 +316,7 @@ def _draw(rng:np.random.Generator, n:int, size:tuple) -> np.ndarray:
 def _resampled_counts(s:np.ndarray, c:np.ndarray, n_boot:int, seed:int, cluster:np.ndarray|None=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     "Yield (m, e) arrays `[b, J]` for chunks of bootstrap resamples, sorting only once."
     blocks = _descending_blocks(s, c)
-    for w in _resample_weights(len(s), n_boot, seed, cluster): yield _block_counts(w, *blocks)[:2]
+    for w in _resample_weights(len(s), n_boot, seed, cluster): yield _block_counts(w, *blocks)
 
 def _percentiles(stats:np.ndarray, level:float) -> tuple[float, float]:
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -359,26 +357,19 @@ def _descending_blocks(s:np.ndarray, c:np.ndarray) -> tuple[np.ndarray, np.ndarr
     order, _, starts, err = _ascending_blocks(s, c)
     return order[::-1].copy(), len(s) - np.r_[starts[1:], len(s)][::-1], err[::-1].copy()  # contiguous: C-ordered gathers
 
-def _block_counts(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> tuple[np.ndarray, ...]:
-    "(m, e, w_j, b_j) `[b, J]`: resampled samples and errors accepted down to each block, and in each block, from weights `w [b, n]`."
+def _block_counts(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "(m, e) `[b, J]`: resampled samples and errors accepted down to each block, from weights `w [b, n]`."
     ws = w.take(order, axis=1)  # C-ordered, so the kernels' row sums add in the same order as ever
     we = ws * err
     if len(starts) < len(order): ws, we = (np.add.reduceat(x, starts, axis=1, dtype=np.int64) for x in (ws, we))
-    return np.cumsum(ws, axis=1, dtype=np.int64), np.cumsum(we, axis=1, dtype=np.int64), ws, we
+    return np.cumsum(ws, axis=1, dtype=np.int64), np.cumsum(we, axis=1, dtype=np.int64)
 
-def _by_size(kernel:Callable, m:np.ndarray, *counts:np.ndarray) -> np.ndarray|dict[str, np.ndarray]:
-    "`kernel(m, e, n)` on rows grouped by resample size n = m[:, −1] (one group unless clusters of unequal size are resampled); `counts` are e, then optionally the per-block w_j, b_j passed on after n."
+def _by_size(kernel:Callable, m:np.ndarray, e:np.ndarray) -> np.ndarray:
+    "`kernel(m, e, n)` on rows grouped by resample size n = m[:, −1] (one group unless clusters of unequal size are resampled)."
     sizes = m[:, -1]
-    if (sizes == sizes[0]).all(): return kernel(m, counts[0], int(sizes[0]), *counts[1:])
-    parts = [(sizes == k, kernel(m[sizes == k], counts[0][sizes == k], int(k), *(x[sizes == k] for x in counts[1:])))
-             for k in np.unique(sizes)]
-    if not isinstance(parts[0][1], dict):
-        out = np.empty(len(m))
-        for rows, v in parts: out[rows] = v
-        return out
-    out = {k: np.empty(len(m)) for k in parts[0][1]}
-    for rows, d in parts:
-        for k, v in d.items(): out[k][rows] = v
+    if (sizes == sizes[0]).all(): return kernel(m, e, int(sizes[0]))
+    out = np.empty(len(m))
+    for k in np.unique(sizes): out[sizes == k] = kernel(m[sizes == k], e[sizes == k], int(k))
     return out
 
 
@@ -423,11 +414,11 @@ def bootstrap_ci(metric:Callable, scores:ArrayLike, correct:ArrayLike, n_boot:in
 # %% ../nbs/02_selective.ipynb #6beb8375
 COVERAGE_AT_RISK, RISK_AT_COVERAGE = {"cov@1%": 0.01, "cov@5%": 0.05}, {"risk@10%": 0.1, "risk@50%": 0.5}  # the report's operating points
 
-def _report_from(m:np.ndarray, e:np.ndarray, n:int, w:np.ndarray|None=None, b:np.ndarray|None=None) -> dict[str, np.ndarray]:
-    "Every report metric from block counts (and the per-block counts w_j, b_j when known), sharing the risks and the AURC."
+def _report_from(m:np.ndarray, e:np.ndarray, n:int) -> dict[str, np.ndarray]:
+    "Every report metric from block counts, sharing the risks and the AURC."
     r, n_err = _risks(m, e), e[..., -1]
-    a, o = _aurc_from(m, e, n, r, w, b), _oracle_from(n_err, n)
-    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": _augrc_from(m, e, n, w, b),
+    a, o = _aurc_from(m, e, n, r), _oracle_from(n_err, n)
+    return {"error": n_err / n, "aurc": a, "oracle_aurc": o, "eaurc": _excess(a, o), "augrc": _augrc_from(m, e, n),
             **{k: _coverage_at_risk_from(m, e, n, risk, r) for k, risk in COVERAGE_AT_RISK.items()},
             **{k: _risk_at_coverage_from(m, e, n, cov) for k, cov in RISK_AT_COVERAGE.items()}}
 
@@ -496,7 +487,7 @@ def _report_rows(w, order, starts, err, risks, k_cov, sums, out):
         out[row, 1] = (2 * w_dot_e - w_dot_b + e) / 2 / m / m
 
 def _resampled_report(w:np.ndarray, order:np.ndarray, starts:np.ndarray, err:np.ndarray) -> dict[str, np.ndarray]:
-    "`_report_from` of every resample in the weights `w [b, n]`, bit for bit what `_by_size(_report_from, *_block_counts(w, ...))` gives, by the compiled loop."
+    "`_report_from` of every resample in the weights `w [b, n]`, bit for bit `_report_from` of each row's `_block_counts`, by the compiled loop."
     n = w.sum(1, dtype=np.int64)
     risks = np.array(list(COVERAGE_AT_RISK.values()))
     k_cov = np.array([[_min_accepted(int(k), c) for c in RISK_AT_COVERAGE.values()] for k in n], dtype=np.int64).reshape(len(n), -1)
